@@ -1,0 +1,35 @@
+import path from 'node:path';
+import type { Config } from './config/index.ts';
+import { resolveSecretKey, SecretBox } from './crypto/index.ts';
+import type { Logger } from './log/index.ts';
+import { FsBlobStore, openStore, type Store } from './store/index.ts';
+import { createOrgsService, type OrgsService } from './orgs/index.ts';
+import { createArchive, type Archive } from './archive/index.ts';
+
+/** Everything a running Mailroom holds, built once from the config and passed down. */
+export interface App {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly store: Store;
+  readonly blobs: FsBlobStore;
+  readonly secrets: SecretBox;
+  readonly orgs: OrgsService;
+  readonly archive: Archive;
+  close(): Promise<void>;
+}
+
+export async function openApp(config: Config, log: Logger): Promise<App> {
+  const secrets = new SecretBox(resolveSecretKey(config));
+  const store = await openStore(config);
+  const blobs = new FsBlobStore(path.join(config.dataDir, 'blobs'));
+  return {
+    config,
+    log,
+    store,
+    blobs,
+    secrets,
+    orgs: createOrgsService(store),
+    archive: createArchive(store, blobs),
+    close: () => store.close(),
+  };
+}

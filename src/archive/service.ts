@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { AppError, toAppError } from '../errors/index.ts';
+import type { BlobStore, Store } from '../store/index.ts';
+import { ingestBatch, type IngestItem, type IngestResult } from './ingest.ts';
+import { queryTerms } from './search/terms.ts';
+import { documentView, type DocumentView } from './views.ts';
+
+export interface CabinetView {
+  id: string;
+  name: string;
+  createdAt: string;
+  documentCount?: number;
+}
+
+export type IngestOutcome = ({ ok: true } & IngestResult) | { ok: false; error: AppError };
+
+export interface SearchInput {
+  q?: string | undefined;
+  cabinetId?: string | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+  dateFrom?: string | undefined;
+  dateTo?: string | undefined;
+  hasAttachment?: boolean | undefined;
+  limit?: number | undefined;
+  offset?: number | undefined;
+}
+
+export interface VerifyResult {
+  id: string;
+  ok: boolean;
+  problems: string[];
+}
+
+const CABINET_NAME = /^[^\u0000-\u001f/\\]{1,100}$/u;
+
+/** Cabinets, archiving, retrieval, search and verification: everything behind one door. */
+export function createArchive(store: Store, blobs: BlobStore) {
+  async function cabinetByName(orgId: string, name: string): Promise<CabinetView> {
+    const c = await store.cabinets.byName(orgId, name);
+    if (!c) throw new AppError('CABINET_NOT_FOUND', `No file cabinet named "${name}"; create it with: mailroom cabinets add "${name}"`);
+    return { id: c.id, name: c.name, createdAt: c.created_at };
+  }
+
+  async function createCabinet(orgId: string, name: string): Promise<CabinetView> {
+    const trimmed = name.trim();
+    if (!CABINET_NAME.test(trimmed)) {
+      throw new AppError('VALIDATION_FAILED', `"${name}" is not a valid cabinet name: use 1-100 characters without slashes or control characters.`);
+    }
+    if (await store.cabinets.byName(orgId, trimmed)) throw new AppError('CABINET_EXISTS', `A file cabinet named "${trimmed}" already exists.`);
+    const row = { id: randomUUID(), org_id: orgId, name: trimmed, created_at: new Date().toISOString() };
+    await store.cabinets.insert(row);
+    return { id: row.id, name: row.name, createdAt: row.created_at };
+  }
+
+  async function getDocumentRow(orgId: string, id: string) {
+    const d = await store.documents.byId(orgId, id);
+    if (!d) throw new AppError('DOCUMENT_NOT_FOUND', `No document with id ${id} in this organisation.`);
+    return d;
+  }
+
+  return {
+    createCabinet,
+    cabinetByName,
+
+    async ensureCabinet(orgId: string, name: string): Promise<CabinetView> {
+      const c = await store.cabinets.byName(orgId, name.trim());
+      return c ? { id: c.id, name: c.name, createdAt: c.created_at } : createCabinet(orgId, name);
+    },
+
+    async cabinetById(orgId: string, id: string): Promise<CabinetView> {
+      const c = await store.cabinets.byId(orgId, id);
+      if (!c) throw new AppError('CABINET_NOT_FOUND', `No file cabinet with id ${id} in this organisation.`);
+      return { id: c.id, name: c.name, createdAt: c.created_at };
+    },
+
+    async listCabinets(orgId: string): Promise<CabinetView[]> {
+      return (await store.cabinets.list(orgId)).map((c) => ({ id: c.id, name: c.name, createdAt: c.created_at, documentCount: c.document_count }));
+    },
+
+    /**
+     * Archives a batch in one transaction. If the batch fails, each message is retried alone so
+     * one bad message costs only itself (design §2.3), and its error is returned in its place.
+     */
+    async ingest(orgId: string, cabinetId: string, items: IngestItem[]): Promise<IngestOutcome[]> {
+      try {
+        return (await ingestBatch(store, blobs, orgId, cabinetId, items)).map((r) => ({ ok: true as const, ...r }));
+      } catch (err) {
+        if (items.length === 1) return [{ ok: false, error: toAppError(err) }];
+        // A consumed stream cannot be replayed; the caller sends those one at a time.
+        if (items.some((i) => !Buffer.isBuffer(i.raw))) throw err;
+        const out: IngestOutcome[] = [];
+        for (const item of items) {
+          try {
+            const [r] = await ingestBatch(store, blobs, orgId, cabinetId, [item]);
+            out.push({ ok: true, ...r! });
+          } catch (e) {
+            out.push({ ok: false, error: toAppError(e) });
+          }
+        }
+        return out;
+      }
+    },
+
+    async getDocument(orgId: string, id: string): Promise<DocumentView> {
+      const d = await getDocumentRow(orgId, id);
+      return documentView(d, await store.documents.attachments(d.id));
+    },
+
+    async *listDocuments(orgId: string, cabinetId?: string): AsyncGenerator<DocumentView> {
+      for await (const d of store.documents.iterate(orgId, cabinetId)) yield documentView(d);
+    },
+
+    async countDocuments(orgId: string, cabinetId?: string): Promise<number> {
+      return store.documents.count(orgId, cabinetId);
+    },
+
+    async openRaw(orgId: string, id: string): Promise<{ stream: Readable; size: number; document: DocumentView }> {
+      const d = await getDocumentRow(orgId, id);
+      return { stream: blobs.get(d.sha256), size: Number(d.size), document: documentView(d) };
+    },
+
+    async openAttachment(orgId: string, id: string, index: number): Promise<{ stream: Readable; filename: string; contentType: string; size: number }> {
+      const d = await getDocumentRow(orgId, id);
+      const att = (await store.documents.attachments(d.id)).find((a) => a.idx === index);
+      if (!att) {
+        throw new AppError('ATTACHMENT_NOT_FOUND', `Document ${id} has no attachment number ${index}; it has ${d.attachment_count} (numbered from 0).`);
+      }
+      return { stream: blobs.get(att.sha256), filename: att.filename, contentType: att.content_type, size: Number(att.size) };
+    },
+
+    async search(orgId: string, input: SearchInput): Promise<{ total: number; documents: Array<DocumentView & { rank: number }> }> {
+      const terms = queryTerms(input.q ?? '');
+      if ((input.q ?? '').trim() !== '' && terms.length === 0) {
+        throw new AppError('SEARCH_QUERY_EMPTY', 'The search query has no words to look for; use letters or digits.');
+      }
+      const page = await store.documents.search({
+        orgId,
+        terms,
+        cabinetId: input.cabinetId,
+        from: input.from,
+        to: input.to,
+        dateFrom: input.dateFrom,
+        dateTo: input.dateTo,
+        hasAttachment: input.hasAttachment,
+        limit: Math.min(Math.max(input.limit ?? 50, 1), 1000),
+        offset: Math.max(input.offset ?? 0, 0),
+      });
+      return { total: page.total, documents: page.rows.map((r) => ({ ...documentView(r), rank: Number(r.rank) })) };
+    },
+
+    /** Re-reads the original and every attachment and compares them with their recorded SHA-256. */
+    async verify(orgId: string, id: string): Promise<VerifyResult> {
+      const d = await getDocumentRow(orgId, id);
+      const problems: string[] = [];
+      const raw = await blobs.verify(d.sha256);
+      if (raw.actual === null) problems.push(`original message ${d.sha256} is missing`);
+      else if (!raw.ok) problems.push(`original message changed: expected sha256 ${d.sha256}, found ${raw.actual}`);
+      for (const a of await store.documents.attachments(d.id)) {
+        const r = await blobs.verify(a.sha256);
+        if (r.actual === null) problems.push(`attachment ${a.idx} (${a.filename}) is missing`);
+        else if (!r.ok) problems.push(`attachment ${a.idx} (${a.filename}) changed: expected sha256 ${a.sha256}, found ${r.actual}`);
+      }
+      return { id: d.id, ok: problems.length === 0, problems };
+    },
+  };
+}
+
+export type Archive = ReturnType<typeof createArchive>;

@@ -1,0 +1,2 @@
+export { loadConfig } from './load.ts';
+export type { Config } from './schema.ts';

@@ -1,0 +1,1 @@
+export { migrate, type MigrationDb } from './run.ts';

@@ -1,0 +1,32 @@
+import { Migrator, type Kysely, type Migration } from 'kysely';
+import { AppError } from '../../errors/index.ts';
+import type { DialectName } from '../db.ts';
+import { coreMigration } from './001-core.ts';
+import type { VersionedMigration } from './types.ts';
+
+export interface MigrationDb {
+  kysely: Kysely<unknown>;
+  dialect: DialectName;
+}
+
+const ALL: VersionedMigration[] = [coreMigration];
+
+/**
+ * Brings the schema to the newest version. Kysely's Migrator takes a lock (an advisory lock on
+ * PostgreSQL) so several processes starting together migrate once.
+ */
+export async function migrate(db: MigrationDb): Promise<string[]> {
+  const migrations: Record<string, Migration> = {};
+  for (const m of ALL) migrations[m.name] = { up: (k) => m.up(k as Kysely<unknown>, db.dialect) };
+  const migrator = new Migrator({
+    db: db.kysely,
+    provider: { getMigrations: async () => migrations },
+    migrationTableName: 'mailroom_migrations',
+    migrationLockTableName: 'mailroom_migrations_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    throw new AppError('DATABASE_UNAVAILABLE', `Database migration failed: ${(error as Error).message}`, { cause: error });
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

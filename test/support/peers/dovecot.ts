@@ -1,0 +1,342 @@
+/**
+ * A private Dovecot 2.3 instance for IMAP tests (run as root on Debian 12).
+ *
+ * Config, TLS cert, passwd file, runtime dir and mail store all live in a fresh
+ * temp dir under /tmp (kept short: unix socket paths are limited to 108 bytes).
+ * Listens on free high loopback ports only: plain IMAP, implicit-TLS IMAPS and
+ * LMTP. Mail is stored as Maildir (Maildir++ layout, `/` as the IMAP hierarchy
+ * separator, so `Eingang/Ärger` is a sub-folder) owned by a non-root uid.
+ */
+import { X509Certificate } from 'node:crypto';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  ensurePackages,
+  freePorts,
+  isAlive,
+  processTree,
+  reap,
+  run,
+  runChecked,
+  waitForPort,
+} from './apt.ts';
+
+export const DOVECOT_PACKAGES = ['dovecot-core', 'dovecot-imapd', 'dovecot-lmtpd', 'openssl'];
+
+/** uid/gid that owns the mail store and that Dovecot switches to (need not exist in /etc/passwd). */
+export const MAIL_UID = 5000;
+export const MAIL_GID = 5000;
+
+export interface DovecotUser {
+  user: string;
+  password: string;
+}
+
+export interface DovecotOptions {
+  /** Initial users; defaults to alice@example.test / bob@example.test. */
+  users?: DovecotUser[];
+}
+
+export interface DovecotPeer {
+  host: '127.0.0.1';
+  /** Plain IMAP (no STARTTLS needed; plaintext LOGIN/AUTH PLAIN allowed). */
+  imapPort: number;
+  /** Implicit TLS IMAP with the self-signed certificate below. */
+  imapsPort: number;
+  /** LMTP listener (no auth), e.g. for Postfix `virtual_transport = lmtp:inet:127.0.0.1:PORT`. */
+  lmtpPort: number;
+  /** Temp dir holding everything of this instance. */
+  dir: string;
+  /** Path of the config file (for `doveadm -c`). */
+  configFile: string;
+  /** Current users (addUser() appends). */
+  users: DovecotUser[];
+  /** The Maildir root of a user (INBOX is its cur/new/tmp; folders are `.Name` subdirs). */
+  mailDir(user: string): string;
+  /** SHA-256 of the certificate DER, uppercase hex with colons (as Node's `fingerprint256`). */
+  certFingerprint256: string;
+  /** Same fingerprint as plain lowercase hex without separators. */
+  certFingerprint256Hex: string;
+  /** PEM of the self-signed certificate (CN=localhost, SAN DNS:localhost, IP:127.0.0.1). */
+  certPem: string;
+  /** Add (or re-add with a new password) a user; effective immediately. */
+  addUser(user: string, password: string): Promise<void>;
+  /**
+   * Store a raw RFC 5322 message for `user` in `folder` (default INBOX) with
+   * `doveadm save`; the folder (UTF-8 name, `/` separated) is created and
+   * subscribed if missing.
+   */
+  deliver(user: string, rawMessage: Buffer, folder?: string): Promise<void>;
+  /** Live pids of this instance (master and children). */
+  pids(): Promise<number[]>;
+  /** Stop Dovecot, kill leftovers, remove the temp dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const DEFAULT_USERS: DovecotUser[] = [
+  { user: 'alice@example.test', password: 'alice-secret' },
+  { user: 'bob@example.test', password: 'bob-secret' },
+];
+
+function checkCredential(user: string, password: string): void {
+  // passwd-file is ':'-separated and line-based; PLAIN scheme stores the password as is.
+  if (!user || /[:\s/\\]/.test(user) || user.startsWith('.')) {
+    throw new Error(`unsupported user name for the Dovecot peer: ${JSON.stringify(user)}`);
+  }
+  if (/[:\r\n]/.test(password)) {
+    throw new Error('passwords for the Dovecot peer must not contain ":" or line breaks');
+  }
+}
+
+function log(msg: string): void {
+  process.stderr.write(`[peers/dovecot] ${msg}\n`);
+}
+
+export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotPeer> {
+  const started = Date.now();
+  await ensurePackages(DOVECOT_PACKAGES);
+
+  const users: DovecotUser[] = [...(opts.users ?? DEFAULT_USERS)];
+  for (const u of users) checkCredential(u.user, u.password);
+
+  const dir = await mkdtemp('/tmp/dv-');
+  await chmod(dir, 0o755); // the mail uid and Dovecot's internal users must traverse it
+  const runDir = join(dir, 'r');
+  const stateDir = join(dir, 'state');
+  const mailRoot = join(dir, 'mail');
+  const configFile = join(dir, 'dovecot.conf');
+  const passwdFile = join(dir, 'passwd');
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  const logFile = join(dir, 'dovecot.log');
+
+  let masterPid: number | undefined;
+  let stopped = false;
+
+  const readPid = async (): Promise<number | undefined> => {
+    try {
+      const n = Number((await readFile(join(runDir, 'master.pid'), 'utf8')).trim());
+      return Number.isInteger(n) && n > 0 ? n : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
+  const logTail = async (): Promise<string> => {
+    try {
+      return (await readFile(logFile, 'utf8')).split('\n').slice(-30).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  };
+
+  const pids = async (): Promise<number[]> => {
+    const pid = masterPid ?? (await readPid());
+    return pid === undefined ? [] : processTree(pid);
+  };
+
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    const before = await pids();
+    if (before.length > 0) {
+      await run('doveadm', ['-c', configFile, 'stop']);
+      await reap(before, 5000);
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    await mkdir(runDir, { mode: 0o755 });
+    await mkdir(stateDir, { mode: 0o755 });
+    await mkdir(mailRoot, { mode: 0o755 });
+    await chown(mailRoot, MAIL_UID, MAIL_GID);
+
+    // Self-signed certificate.
+    await runChecked('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+      '-keyout', keyFile, '-out', certFile,
+      '-subj', '/CN=localhost', '-days', '2',
+      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ]);
+    await chmod(keyFile, 0o600);
+    const certPem = await readFile(certFile, 'utf8');
+    const x509 = new X509Certificate(certPem);
+    const certFingerprint256 = x509.fingerprint256.toUpperCase();
+    const certFingerprint256Hex = certFingerprint256.replace(/:/g, '').toLowerCase();
+
+    await writeFile(passwdFile, users.map((u) => `${u.user}:{PLAIN}${u.password}\n`).join(''), {
+      mode: 0o644,
+    });
+
+    const [imapPort, imapsPort, lmtpPort] = (await freePorts(3)) as [number, number, number];
+    const instance = `dv-${dir.slice(-6)}`;
+    await writeFile(
+      configFile,
+      renderConfig({
+        instance, runDir, stateDir, mailRoot, passwdFile, certFile, keyFile, logFile,
+        imapPort, imapsPort, lmtpPort,
+      }),
+    );
+
+    await runChecked('dovecot', ['-c', configFile]);
+    masterPid = await readPid();
+    const alive = async (): Promise<string | undefined> => {
+      const pid = masterPid ?? (await readPid());
+      masterPid = pid;
+      if (pid !== undefined && isAlive(pid)) return undefined;
+      if (pid === undefined) return undefined; // not written yet
+      return await logTail();
+    };
+    await waitForPort('127.0.0.1', imapPort, 15000, '* OK', alive);
+    await waitForPort('127.0.0.1', imapsPort, 15000, undefined, alive);
+    await waitForPort('127.0.0.1', lmtpPort, 15000, '220', alive);
+    masterPid ??= await readPid();
+
+    const mailDir = (user: string): string => join(mailRoot, user, 'Maildir');
+
+    const addUser = async (user: string, password: string): Promise<void> => {
+      checkCredential(user, password);
+      const existing = users.findIndex((u) => u.user === user);
+      if (existing >= 0) {
+        users[existing] = { user, password };
+        await writeFile(passwdFile, users.map((u) => `${u.user}:{PLAIN}${u.password}\n`).join(''));
+      } else {
+        users.push({ user, password });
+        await appendFile(passwdFile, `${user}:{PLAIN}${password}\n`);
+      }
+      // Dovecot re-reads passwd-file on mtime change; flush the auth cache anyway.
+      await run('doveadm', ['-c', configFile, 'auth', 'cache', 'flush']);
+    };
+
+    const deliver = async (user: string, rawMessage: Buffer, folder = 'INBOX'): Promise<void> => {
+      if (folder.toUpperCase() !== 'INBOX') {
+        const r = await run('doveadm', ['-c', configFile, 'mailbox', 'create', '-s', '-u', user, folder]);
+        if (r.code !== 0 && !/exists/i.test(r.stderr + r.stdout)) {
+          throw new Error(`doveadm mailbox create ${folder} failed (${r.code}): ${r.stderr}${r.stdout}`);
+        }
+      }
+      const r = await run('doveadm', ['-c', configFile, 'save', '-u', user, '-m', folder], { input: rawMessage });
+      if (r.code !== 0) throw new Error(`doveadm save -u ${user} -m ${folder} failed (${r.code}): ${r.stderr}`);
+    };
+
+    log(`started in ${Date.now() - started} ms: imap ${imapPort}, imaps ${imapsPort}, lmtp ${lmtpPort}, dir ${dir}`);
+    return {
+      host: '127.0.0.1',
+      imapPort,
+      imapsPort,
+      lmtpPort,
+      dir,
+      configFile,
+      users,
+      mailDir,
+      certFingerprint256,
+      certFingerprint256Hex,
+      certPem,
+      addUser,
+      deliver,
+      pids,
+      stop,
+    };
+  } catch (e) {
+    const tail = await logTail();
+    await stop();
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new Error(`starting the Dovecot peer failed: ${msg}\n--- dovecot.log ---\n${tail}`, { cause: e });
+  }
+}
+
+interface ConfigParams {
+  instance: string;
+  runDir: string;
+  stateDir: string;
+  mailRoot: string;
+  passwdFile: string;
+  certFile: string;
+  keyFile: string;
+  logFile: string;
+  imapPort: number;
+  imapsPort: number;
+  lmtpPort: number;
+}
+
+function renderConfig(p: ConfigParams): string {
+  return `# private Dovecot test peer (generated by test/support/peers/dovecot.ts)
+protocols = imap lmtp
+listen = 127.0.0.1
+instance_name = ${p.instance}
+base_dir = ${p.runDir}
+state_dir = ${p.stateDir}
+log_path = ${p.logFile}
+hostname = imap.example.test
+postmaster_address = postmaster@example.test
+
+ssl = yes
+ssl_cert = <${p.certFile}
+ssl_key = <${p.keyFile}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+
+mail_location = maildir:${p.mailRoot}/%u/Maildir
+mail_uid = ${MAIL_UID}
+mail_gid = ${MAIL_GID}
+first_valid_uid = ${MAIL_UID}
+first_valid_gid = ${MAIL_GID}
+mail_plugins =
+protocol imap {
+  mail_max_userip_connections = 100
+}
+
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Drafts {
+    special_use = \\Drafts
+    auto = subscribe
+  }
+  mailbox Sent {
+    special_use = \\Sent
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \\Trash
+    auto = subscribe
+  }
+  mailbox Junk {
+    special_use = \\Junk
+    auto = subscribe
+  }
+}
+
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u ${p.passwdFile}
+}
+userdb {
+  driver = static
+  args = uid=${MAIL_UID} gid=${MAIL_GID} home=${p.mailRoot}/%u allow_all_users=yes
+}
+
+service anvil {
+  chroot =
+}
+service imap-login {
+  chroot =
+  inet_listener imap {
+    address = 127.0.0.1
+    port = ${p.imapPort}
+  }
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = ${p.imapsPort}
+    ssl = yes
+  }
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = ${p.lmtpPort}
+  }
+}
+`;
+}
