@@ -9,6 +9,8 @@ export interface IngestItem {
   raw: Buffer | Readable;
   /** Free text naming the origin, e.g. "import:/mail/inbox.mbox#12" or "upload". */
   source: string;
+  /** Values for the cabinet's own index fields (from an import rule's mapping). */
+  fields?: Record<string, string>;
 }
 
 export interface IngestResult {
@@ -56,6 +58,7 @@ function toWrite(orgId: string, cabinetId: string, item: IngestItem, sha256: str
       content_differs: 0,
       warnings_json: JSON.stringify(p.warnings),
       preview: p.bodyText.replace(/\s+/g, ' ').trim().slice(0, PREVIEW_CHARS),
+      fields_json: JSON.stringify(item.fields ?? {}),
     },
     attachments: p.attachments.map((a, idx) => ({
       document_id: id,

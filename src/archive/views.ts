@@ -31,6 +31,8 @@ export interface DocumentView {
   contentDiffers: boolean;
   warnings: string[];
   preview: string;
+  /** The cabinet's own index fields, filled by an import rule's mapping. */
+  fields: Record<string, string>;
   attachments?: AttachmentView[];
 }
 
@@ -59,6 +61,7 @@ export function documentView(d: DocumentRow, attachments?: AttachmentRow[]): Doc
     contentDiffers: d.content_differs === 1,
     warnings: JSON.parse(d.warnings_json) as string[],
     preview: d.preview,
+    fields: JSON.parse(d.fields_json) as Record<string, string>,
   };
   if (attachments) view.attachments = attachments.map(attachmentView);
   return view;

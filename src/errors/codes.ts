@@ -9,7 +9,8 @@ export type ErrorKind =
   | 'not_found'
   | 'conflict'
   | 'rate_limited'
-  | 'operational' // a peer or the environment failed; retrying later may help
+  | 'peer' // a mail server refused or failed; the message says which and how to fix it
+  | 'operational' // the environment failed; retrying later may help
   | 'unexpected'; // a bug
 
 export const ERROR_CODES = {
@@ -20,6 +21,8 @@ export const ERROR_CODES = {
   AUTH_TOKEN_INVALID: 'unauthenticated',
   FORBIDDEN: 'forbidden',
   NOT_FOUND: 'not_found',
+  ALREADY_EXISTS: 'conflict',
+  IN_USE: 'conflict',
   ORG_NOT_FOUND: 'not_found',
   ORG_EXISTS: 'conflict',
   USER_NOT_FOUND: 'not_found',
@@ -37,6 +40,19 @@ export const ERROR_CODES = {
   SECRET_DECRYPT_FAILED: 'operational',
   DATABASE_UNAVAILABLE: 'operational',
   RATE_LIMITED: 'rate_limited',
+  MAIL_AUTH_FAILED: 'peer',
+  MAIL_TLS_FAILED: 'peer',
+  MAIL_TLS_FINGERPRINT_MISMATCH: 'peer',
+  MAIL_HOST_UNREACHABLE: 'peer',
+  MAIL_CONNECTION_LOST: 'peer',
+  MAIL_TIMEOUT: 'peer',
+  MAIL_PROTOCOL_ERROR: 'peer',
+  MAIL_FOLDER_NOT_FOUND: 'not_found',
+  MAIL_MESSAGE_NOT_FOUND: 'not_found',
+  MAIL_SEND_PERMANENT: 'peer',
+  MAIL_SEND_TRANSIENT: 'peer',
+  MAIL_SMTPUTF8_REQUIRED: 'peer',
+  MAIL_MESSAGE_TOO_LARGE: 'peer',
   INTERNAL: 'unexpected',
 } as const satisfies Record<string, ErrorKind>;
 
@@ -49,6 +65,7 @@ export const HTTP_STATUS: Record<ErrorKind, number> = {
   not_found: 404,
   conflict: 409,
   rate_limited: 429,
+  peer: 502,
   operational: 503,
   unexpected: 500,
 };

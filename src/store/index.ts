@@ -6,6 +6,8 @@ import { usersRepo } from './repos/users.ts';
 import { credentialsRepo } from './repos/credentials.ts';
 import { cabinetsRepo } from './repos/cabinets.ts';
 import { documentsRepo } from './repos/documents.ts';
+import { mailConfigRepo } from './repos/mail-config.ts';
+import { syncRepo } from './repos/sync.ts';
 import type { Database } from './schema.ts';
 
 export interface Store {
@@ -15,6 +17,8 @@ export interface Store {
   readonly credentials: ReturnType<typeof credentialsRepo>;
   readonly cabinets: ReturnType<typeof cabinetsRepo>;
   readonly documents: ReturnType<typeof documentsRepo>;
+  readonly mailConfig: ReturnType<typeof mailConfigRepo>;
+  readonly sync: ReturnType<typeof syncRepo>;
   close(): Promise<void>;
 }
 
@@ -27,6 +31,8 @@ export function createStore(db: Db): Store {
     credentials: credentialsRepo(k),
     cabinets: cabinetsRepo(k),
     documents: documentsRepo(k, db.dialect),
+    mailConfig: mailConfigRepo(k),
+    sync: syncRepo(k),
     close: () => db.close(),
   };
 }
@@ -43,4 +49,5 @@ export { migrate } from './migrations/index.ts';
 export { FsBlobStore, type BlobStore, type BlobBatch, type BlobRef } from './blobs/index.ts';
 export type { DocumentWrite, InsertOutcome, SearchFilter, SearchPage } from './repos/documents.ts';
 export type { TokenRow } from './repos/credentials.ts';
+export type { LedgerKey } from './repos/sync.ts';
 export type * from './schema.ts';

@@ -2,6 +2,7 @@ import { Migrator, type Kysely, type Migration } from 'kysely';
 import { AppError } from '../../errors/index.ts';
 import type { DialectName } from '../db.ts';
 import { coreMigration } from './001-core.ts';
+import { connectMigration } from './002-connect.ts';
 import type { VersionedMigration } from './types.ts';
 
 export interface MigrationDb {
@@ -9,7 +10,8 @@ export interface MigrationDb {
   dialect: DialectName;
 }
 
-const ALL: VersionedMigration[] = [coreMigration];
+/** Append only: a released migration is never edited, a new one is added. */
+const ALL: VersionedMigration[] = [coreMigration, connectMigration];
 
 /**
  * Brings the schema to the newest version. Kysely's Migrator takes a lock (an advisory lock on

@@ -1,9 +1,9 @@
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { DialectName } from '../db.ts';
-import type { AttachmentRow, Database, DocumentRow } from '../schema.ts';
+import type { AttachmentRow, Database, DocumentRow, NewDocument } from '../schema.ts';
 
 export interface DocumentWrite {
-  doc: DocumentRow;
+  doc: NewDocument;
   attachments: AttachmentRow[];
   /** Full-text terms in order (from archive/search). */
   terms: string[];
@@ -67,12 +67,13 @@ export function documentsRepo(db: Kysely<Database>, dialect: DialectName) {
       return { inserted: false, existingId: existing.id };
     }
     let contentDiffers = false;
-    if (w.doc.message_id !== null) {
+    const messageId = w.doc.message_id ?? null;
+    if (messageId !== null) {
       const other = await tx
         .selectFrom('documents')
         .select('id')
         .where('cabinet_id', '=', w.doc.cabinet_id)
-        .where('message_id', '=', w.doc.message_id)
+        .where('message_id', '=', messageId)
         .where('sha256', '!=', w.doc.sha256)
         .executeTakeFirst();
       if (other) {
@@ -81,7 +82,7 @@ export function documentsRepo(db: Kysely<Database>, dialect: DialectName) {
           .updateTable('documents')
           .set({ content_differs: 1 })
           .where('cabinet_id', '=', w.doc.cabinet_id)
-          .where('message_id', '=', w.doc.message_id)
+          .where('message_id', '=', messageId)
           .execute();
       }
     }
@@ -132,6 +133,19 @@ export function documentsRepo(db: Kysely<Database>, dialect: DialectName) {
       return db.selectFrom('documents').selectAll().where('cabinet_id', '=', cabinetId).where('sha256', '=', sha256).executeTakeFirst();
     },
 
+    /** Which of these Message-IDs the organisation has archived (any cabinet). */
+    async archivedMessageIds(orgId: string, messageIds: string[]): Promise<Set<string>> {
+      if (messageIds.length === 0) return new Set();
+      const rows = await db
+        .selectFrom('documents')
+        .select('message_id')
+        .distinct()
+        .where('org_id', '=', orgId)
+        .where('message_id', 'in', messageIds)
+        .execute();
+      return new Set(rows.map((r) => r.message_id).filter((m): m is string => m !== null));
+    },
+
     async attachments(documentId: string): Promise<AttachmentRow[]> {
       return db.selectFrom('attachments').selectAll().where('document_id', '=', documentId).orderBy('idx').execute();
     },
@@ -143,7 +157,8 @@ export function documentsRepo(db: Kysely<Database>, dialect: DialectName) {
       for (;;) {
         let q = db.selectFrom('documents').selectAll().where('org_id', '=', orgId);
         if (cabinetId) q = q.where('cabinet_id', '=', cabinetId);
-        q = q.where((eb) => eb.or([eb('archived_at', '>', after), eb.and([eb('archived_at', '=', after), eb('id', '>', afterId)])]));
+        // No lower bound on the first page: PostgreSQL cannot compare timestamptz with ''.
+        if (after !== '') q = q.where((eb) => eb.or([eb('archived_at', '>', after), eb.and([eb('archived_at', '=', after), eb('id', '>', afterId)])]));
         const rows = await q.orderBy('archived_at').orderBy('id').limit(pageSize).execute();
         for (const r of rows) yield r;
         if (rows.length < pageSize) return;
@@ -167,7 +182,7 @@ export function documentsRepo(db: Kysely<Database>, dialect: DialectName) {
         const totalRow = await sql<{ n: number }>`SELECT COUNT(*) AS n FROM documents d WHERE ${where}`.execute(db);
         const rows = await sql<DocumentRow & { rank: number }>`
           SELECT d.*, 0 AS rank FROM documents d WHERE ${where}
-          ORDER BY d.date DESC, d.id LIMIT ${f.limit} OFFSET ${f.offset}`.execute(db);
+          ORDER BY d.date DESC NULLS LAST, d.id LIMIT ${f.limit} OFFSET ${f.offset}`.execute(db);
         return { total: Number(totalRow.rows[0]?.n ?? 0), rows: rows.rows };
       }
       if (dialect === 'sqlite') {
@@ -178,7 +193,7 @@ export function documentsRepo(db: Kysely<Database>, dialect: DialectName) {
         const rows = await sql<DocumentRow & { rank: number }>`
           SELECT d.*, bm25(document_fts) AS rank FROM document_fts JOIN documents d ON d.id = document_fts.doc_id
           WHERE document_fts MATCH ${match} AND document_fts.org_id = ${f.orgId} AND ${where}
-          ORDER BY rank, d.date DESC LIMIT ${f.limit} OFFSET ${f.offset}`.execute(db);
+          ORDER BY rank, d.date DESC, d.id LIMIT ${f.limit} OFFSET ${f.offset}`.execute(db);
         return { total: Number(totalRow.rows[0]?.n ?? 0), rows: rows.rows };
       }
       const query = tsqueryLiteral(f.terms);
@@ -188,7 +203,7 @@ export function documentsRepo(db: Kysely<Database>, dialect: DialectName) {
       const rows = await sql<DocumentRow & { rank: number }>`
         SELECT d.*, ts_rank(f.terms, ${query}::tsquery) AS rank FROM document_fts f JOIN documents d ON d.id = f.doc_id
         WHERE f.terms @@ ${query}::tsquery AND f.org_id = ${f.orgId} AND ${where}
-        ORDER BY rank DESC, d.date DESC LIMIT ${f.limit} OFFSET ${f.offset}`.execute(db);
+        ORDER BY rank DESC, d.date DESC NULLS LAST, d.id LIMIT ${f.limit} OFFSET ${f.offset}`.execute(db);
       return { total: Number(totalRow.rows[0]?.n ?? 0), rows: rows.rows };
     },
   };

@@ -1,0 +1,116 @@
+import type { SecretBox } from '../crypto/index.ts';
+import type { Archive } from '../archive/index.ts';
+import type { Logger } from '../log/index.ts';
+import type { LedgerRow, Store } from '../store/index.ts';
+import type { MailSource } from '../gateways/index.ts';
+import { AppError } from '../errors/index.ts';
+import { createServices } from './services.ts';
+import { createAccounts } from './accounts.ts';
+import { createRules, type Rule } from './rules.ts';
+import { createMailbox } from './mailbox.ts';
+import { createScheduler } from './scheduler.ts';
+import { runRuleOnce, type OpenSource, type SyncProgress, type SyncSummary } from './sync/engine.ts';
+
+export interface ConnectDeps {
+  store: Store;
+  secrets: SecretBox;
+  archive: Archive;
+  log: Logger;
+  openSource: OpenSource;
+}
+
+export interface LedgerEntry {
+  folder: string;
+  uidValidity: string;
+  uid: string;
+  status: LedgerRow['status'];
+  documentId: string | null;
+  attempts: number;
+  reason: string | null;
+  actionDone: boolean;
+  subject: string;
+  firstSeenAt: string;
+  updatedAt: string;
+}
+
+function ledgerEntry(r: LedgerRow): LedgerEntry {
+  return {
+    folder: r.folder,
+    uidValidity: r.epoch,
+    uid: r.msg_key,
+    status: r.status,
+    documentId: r.document_id,
+    attempts: r.attempts,
+    reason: r.reason,
+    actionDone: r.action_done === 1,
+    subject: r.subject,
+    firstSeenAt: r.first_seen_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** Connect to Mail: services, accounts, rules, the sync engine, its ledger, and archiving by hand. */
+export function createConnect(deps: ConnectDeps) {
+  const services = createServices(deps.store, deps.secrets);
+  const accounts = createAccounts(deps.store, deps.secrets);
+  const rules = createRules(deps.store);
+  const mailbox = createMailbox(deps.store, deps.archive);
+
+  async function settingsFor(rule: Rule) {
+    const account = await accounts.byId(rule.orgId, rule.accountId);
+    return { settings: await accounts.connectionSettings(account), accountName: account.name, accountId: account.id };
+  }
+
+  async function openAccount(orgId: string, accountName: string): Promise<{ source: MailSource; accountName: string }> {
+    const account = await accounts.byName(orgId, accountName);
+    return { source: await deps.openSource(await accounts.connectionSettings(account)), accountName: account.name };
+  }
+
+  const syncDeps = { store: deps.store, archive: deps.archive, log: deps.log, openSource: deps.openSource, settingsFor };
+
+  const scheduler = createScheduler({
+    log: deps.log,
+    listEnabledRules: () => rules.listEnabled(),
+    runRule: (rule) => runRuleOnce(syncDeps, rule),
+    openRuleSource: async (rule) => deps.openSource((await settingsFor(rule)).settings),
+  });
+
+  return {
+    services,
+    accounts,
+    rules,
+    mailbox,
+    scheduler,
+    openAccount,
+
+    async sync(orgId: string, ruleName: string, onProgress?: (p: SyncProgress) => void): Promise<SyncSummary> {
+      const rule = await rules.byName(orgId, ruleName);
+      return runRuleOnce(syncDeps, rule, onProgress);
+    },
+
+    async ledger(orgId: string, ruleName: string, opts: { failedOnly?: boolean; limit?: number; offset?: number } = {}) {
+      const rule = await rules.byName(orgId, ruleName);
+      const rows = await deps.store.sync.ledgerList(orgId, rule.id, { failedOnly: opts.failedOnly ?? false, limit: opts.limit ?? 1000, offset: opts.offset ?? 0 });
+      return { rule: rule.name, counts: await deps.store.sync.ledgerCounts(orgId, rule.id), entries: rows.map(ledgerEntry) };
+    },
+
+    /** Forgets failures (retried from scratch) or everything (the next run rescans; dedup keeps it single). */
+    async resetLedger(orgId: string, ruleName: string, opts: { failedOnly?: boolean } = {}): Promise<{ removed: number }> {
+      const rule = await rules.byName(orgId, ruleName);
+      return { removed: await deps.store.sync.ledgerReset(orgId, rule.id, opts.failedOnly ?? false) };
+    },
+
+    async runs(orgId: string, ruleName: string, limit = 20) {
+      const rule = await rules.byName(orgId, ruleName);
+      return deps.store.sync.runsOfRule(orgId, rule.id, limit);
+    },
+
+    async requireImapService(orgId: string, name: string) {
+      const s = await services.byName(orgId, name);
+      if (s.kind !== 'imap') throw new AppError('VALIDATION_FAILED', `"${name}" is a ${s.kind} service, not an IMAP service.`);
+      return s;
+    },
+  };
+}
+
+export type Connect = ReturnType<typeof createConnect>;

@@ -1,0 +1,323 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { AppError, isAppError, toAppError } from '../../errors/index.ts';
+import type { Archive, IngestItem } from '../../archive/index.ts';
+import type { Store } from '../../store/index.ts';
+import type { ConnectionSettings, Cursor, MailSource, MessageRef, MessageSummary } from '../../gateways/index.ts';
+import type { Logger } from '../../log/index.ts';
+import type { Rule } from '../rules.ts';
+import { passesFilters, serverCriteria } from './filters.ts';
+import { acquireLease } from './lease.ts';
+import { mapFields } from './mapping.ts';
+
+export type OpenSource = (settings: ConnectionSettings) => Promise<MailSource>;
+
+export interface SyncSummary {
+  rule: string;
+  fetched: number;
+  archived: number;
+  duplicates: number;
+  failed: number;
+  skipped: number;
+  seconds: number;
+  /** Folders another process was syncing at the time (their lease was held). */
+  busy: string[];
+}
+
+export interface SyncProgress {
+  folder: string;
+  seen: number;
+  fetched: number;
+  bytes: number;
+}
+
+export interface SyncDeps {
+  store: Store;
+  archive: Archive;
+  log: Logger;
+  openSource: OpenSource;
+  settingsFor(rule: Rule): Promise<{ settings: ConnectionSettings; accountName: string; accountId: string }>;
+}
+
+/** A failed message is retried on this many runs in all, then left in the ledger for a person. */
+export const MAX_ATTEMPTS = 5;
+/** Messages up to this size are read into memory and archived in batches; larger ones stream alone. */
+const BUFFER_LIMIT = 4 * 1024 * 1024;
+const BATCH_COUNT = 50;
+const BATCH_BYTES = 16 * 1024 * 1024;
+const RECONNECTS = 5;
+
+async function toBuffer(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function isTransient(err: unknown): boolean {
+  if (!isAppError(err)) return false;
+  return err.code === 'MAIL_CONNECTION_LOST' || err.code === 'MAIL_TIMEOUT' || err.code === 'MAIL_HOST_UNREACHABLE' || err.details?.['transient'] === true;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Pending {
+  summary: MessageSummary;
+  raw: Buffer | Readable;
+  size: number;
+}
+
+/**
+ * One pass of a rule (design §3, receive path): per folder take the lease, list changes since
+ * the cursor, filter, stream each raw message into archive.ingest (blobs, then one transaction),
+ * record it in the ledger, then apply the mailbox action, and only then advance the cursor.
+ * Every step is idempotent, so a run killed anywhere is repaired by the next one: a message
+ * archived but not yet in the ledger comes back as a duplicate of itself, never twice.
+ */
+export async function runRuleOnce(deps: SyncDeps, rule: Rule, onProgress?: (p: SyncProgress) => void): Promise<SyncSummary> {
+  const started = Date.now();
+  const summary: SyncSummary = { rule: rule.name, fetched: 0, archived: 0, duplicates: 0, failed: 0, skipped: 0, seconds: 0, busy: [] };
+  const { settings, accountName, accountId } = await deps.settingsFor(rule);
+  const runId = randomUUID();
+  await deps.store.sync.runStart({
+    id: runId, rule_id: rule.id, org_id: rule.orgId, trigger: 'run', started_at: new Date().toISOString(), finished_at: null,
+    fetched: 0, archived: 0, duplicates: 0, failed: 0, skipped: 0, error: null,
+  });
+  let source: MailSource | null = null;
+  let runError: AppError | null = null;
+  try {
+    source = await deps.openSource(settings);
+    const folders = await resolveFolders(source, rule);
+    for (const folder of folders) {
+      const lease = await acquireLease(deps.store, `account:${accountId}:folder:${folder}`);
+      if (!lease) {
+        summary.busy.push(folder);
+        continue;
+      }
+      try {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await syncFolder(deps, source, rule, folder, accountName, summary, onProgress, () => lease.lost);
+            break;
+          } catch (err) {
+            if (!isTransient(err) || attempt >= RECONNECTS) throw err;
+            // Dropped connection: reconnect with back-off and go over the folder again; the
+            // ledger makes the messages already done cost nothing.
+            deps.log.warn({ rule: rule.name, folder, attempt, code: (err as AppError).code }, 'connection lost during sync; reconnecting');
+            await source.close().catch(() => undefined);
+            await sleep(Math.min(1000 * 2 ** attempt, 30_000));
+            source = await deps.openSource(settings);
+          }
+        }
+      } finally {
+        await lease.release();
+      }
+    }
+  } catch (err) {
+    runError = toAppError(err);
+    throw runError;
+  } finally {
+    await source?.close().catch(() => undefined);
+    summary.seconds = Math.round((Date.now() - started) / 10) / 100;
+    await deps.store.sync.runFinish(runId, {
+      finished_at: new Date().toISOString(), fetched: summary.fetched, archived: summary.archived, duplicates: summary.duplicates,
+      failed: summary.failed, skipped: summary.skipped, error: runError ? `${runError.code}: ${runError.message}` : null,
+    });
+  }
+  return summary;
+}
+
+async function resolveFolders(source: MailSource, rule: Rule): Promise<string[]> {
+  const all = await source.listFolders();
+  const out: string[] = [];
+  for (const wanted of rule.folders) {
+    const f = all.find((x) => x.path === wanted || x.displayPath === wanted);
+    if (!f) {
+      throw new AppError('MAIL_FOLDER_NOT_FOUND', `The folder "${wanted}" of rule "${rule.name}" does not exist in the mailbox; list the folders with: mailroom mailbox ls <account>`);
+    }
+    if (f.selectable) out.push(f.path);
+    if (rule.includeSubfolders) {
+      for (const sub of all) {
+        if (sub.selectable && sub.path !== f.path && sub.path.startsWith(f.path + f.delimiter)) out.push(sub.path);
+      }
+    }
+  }
+  return [...new Set(out)];
+}
+
+async function syncFolder(
+  deps: SyncDeps,
+  source: MailSource,
+  rule: Rule,
+  folder: string,
+  accountName: string,
+  summary: SyncSummary,
+  onProgress: ((p: SyncProgress) => void) | undefined,
+  leaseLost: () => boolean,
+): Promise<void> {
+  const { store, archive } = deps;
+  const stored = await store.sync.cursorGet(rule.id, folder);
+  const cursor = stored ? (JSON.parse(stored) as Cursor) : null;
+  const criteria = serverCriteria(rule.filters);
+  const allowed = criteria ? await source.search(folder, criteria) : null;
+  const now = new Date();
+  const progress: SyncProgress = { folder, seen: 0, fetched: 0, bytes: 0 };
+  let batch: Pending[] = [];
+  let batchBytes = 0;
+  let epoch: string | null = null;
+  let newCursor: Cursor | null = null;
+
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const items = batch;
+    batch = [];
+    batchBytes = 0;
+    await archiveAndAct(deps, source, rule, folder, accountName, items, summary);
+  };
+
+  let candidates: MessageSummary[] = [];
+  const handleCandidates = async () => {
+    if (candidates.length === 0) return;
+    const list = candidates;
+    candidates = [];
+    const ledger = new Map((await store.sync.ledgerMany(rule.id, folder, list[0]!.ref.epoch, list.map((m) => m.ref.key))).map((r) => [r.msg_key, r]));
+    const toAct: MessageRef[] = [];
+    for (const m of list) {
+      if (leaseLost()) throw new AppError('MAIL_CONNECTION_LOST', `The sync lease for folder "${folder}" was lost; another run took over.`, { details: { transient: false } });
+      const row = ledger.get(m.ref.key);
+      if (row && row.status !== 'failed') {
+        if (row.action_done === 0) toAct.push(m.ref);
+        continue;
+      }
+      if (row && row.attempts >= MAX_ATTEMPTS) continue;
+      if (!passesFilters(rule.filters, m, now) || (allowed && !allowed.has(m.ref.key))) {
+        summary.skipped++;
+        continue;
+      }
+      let raw: Buffer | Readable;
+      try {
+        const stream = await source.fetchRaw(m.ref);
+        raw = m.size <= BUFFER_LIMIT ? await toBuffer(stream) : stream;
+      } catch (err) {
+        if (isTransient(err)) throw err;
+        await recordFailure(deps, rule, m, toAppError(err));
+        summary.failed++;
+        continue;
+      }
+      summary.fetched++;
+      progress.fetched++;
+      progress.bytes += m.size;
+      if (Buffer.isBuffer(raw)) {
+        batch.push({ summary: m, raw, size: raw.length });
+        batchBytes += raw.length;
+        if (batch.length >= BATCH_COUNT || batchBytes >= BATCH_BYTES) await flush();
+      } else {
+        // A stream must be consumed before the connection's next command: archive it now, alone.
+        await flush();
+        batch.push({ summary: m, raw, size: m.size });
+        await flush();
+      }
+      onProgress?.(progress);
+    }
+    await flush();
+    if (toAct.length > 0) await applyAction(deps, source, rule, folder, toAct);
+  };
+
+  for await (const change of source.changes(folder, cursor)) {
+    if (change.type === 'reset') {
+      deps.log.warn({ rule: rule.name, folder, reason: change.reason }, 'mailbox ids were invalidated; rescanning the folder (nothing is archived twice)');
+      continue;
+    }
+    if (change.type === 'cursor') {
+      newCursor = change.cursor;
+      continue;
+    }
+    if (change.type !== 'new') continue;
+    progress.seen++;
+    epoch = change.message.ref.epoch;
+    candidates.push(change.message);
+    if (candidates.length >= BATCH_COUNT) await handleCandidates();
+  }
+  await handleCandidates();
+
+  // Messages that failed on an earlier run, or whose mailbox action did not happen, of this epoch.
+  const currentEpoch = epoch ?? (newCursor?.kind === 'imap' ? String(newCursor.uidValidity) : null);
+  if (currentEpoch !== null) await retryPending(deps, source, rule, folder, currentEpoch, accountName, summary);
+
+  if (newCursor) await store.sync.cursorSet(rule.id, folder, JSON.stringify(newCursor), new Date().toISOString());
+  onProgress?.(progress);
+}
+
+async function retryPending(deps: SyncDeps, source: MailSource, rule: Rule, folder: string, epoch: string, accountName: string, summary: SyncSummary): Promise<void> {
+  const pending = await deps.store.sync.ledgerPending(rule.id, folder, epoch, MAX_ATTEMPTS);
+  const toAct: MessageRef[] = [];
+  for (const row of pending) {
+    const ref: MessageRef = { folder, epoch, key: row.msg_key };
+    if (row.status !== 'failed') {
+      toAct.push(ref);
+      continue;
+    }
+    let raw: Buffer;
+    try {
+      raw = await toBuffer(await source.fetchRaw(ref));
+    } catch (err) {
+      if (isTransient(err)) throw err;
+      const e = toAppError(err);
+      await deps.store.sync.ledgerRecord({ ruleId: rule.id, folder, epoch, key: row.msg_key }, {
+        orgId: rule.orgId, status: 'failed', documentId: null, reason: `${e.code}: ${e.message}`, subject: row.subject, now: new Date().toISOString(),
+      });
+      summary.failed++;
+      continue;
+    }
+    summary.fetched++;
+    const summaryStub: MessageSummary = {
+      ref, size: raw.length, seen: false, flagged: false, receivedAt: null, date: null, subject: row.subject, from: null, to: [], messageId: null, hasAttachments: false,
+    };
+    await archiveAndAct(deps, source, rule, folder, accountName, [{ summary: summaryStub, raw, size: raw.length }], summary);
+  }
+  if (toAct.length > 0) await applyAction(deps, source, rule, folder, toAct);
+}
+
+async function recordFailure(deps: SyncDeps, rule: Rule, m: MessageSummary, err: AppError): Promise<void> {
+  deps.log.warn({ rule: rule.name, folder: m.ref.folder, key: m.ref.key, code: err.code }, 'message could not be archived; it will be retried on the next run');
+  await deps.store.sync.ledgerRecord(
+    { ruleId: rule.id, folder: m.ref.folder, epoch: m.ref.epoch, key: m.ref.key },
+    { orgId: rule.orgId, status: 'failed', documentId: null, reason: `${err.code}: ${err.message}`, subject: m.subject, now: new Date().toISOString() },
+  );
+}
+
+async function archiveAndAct(deps: SyncDeps, source: MailSource, rule: Rule, folder: string, accountName: string, items: Pending[], summary: SyncSummary): Promise<void> {
+  const ingestItems: IngestItem[] = items.map((p) => ({
+    raw: p.raw,
+    source: `imap:${accountName}/${folder}#${p.summary.ref.epoch}:${p.summary.ref.key}`,
+    fields: mapFields(rule.mapping, p.summary, { folder, account: accountName }),
+  }));
+  const outcomes = await deps.archive.ingest(rule.orgId, rule.cabinetId, ingestItems);
+  const done: MessageRef[] = [];
+  const now = new Date().toISOString();
+  for (const [i, o] of outcomes.entries()) {
+    const p = items[i]!;
+    const key = { ruleId: rule.id, folder, epoch: p.summary.ref.epoch, key: p.summary.ref.key };
+    if (!o.ok) {
+      await recordFailure(deps, rule, p.summary, o.error);
+      summary.failed++;
+      continue;
+    }
+    if (o.duplicate) summary.duplicates++;
+    else summary.archived++;
+    await deps.store.sync.ledgerRecord(key, {
+      orgId: rule.orgId, status: o.duplicate ? 'duplicate' : 'archived', documentId: o.id, reason: null, subject: o.parsed.subject, now,
+    });
+    done.push(p.summary.ref);
+  }
+  // Only now, with documents and ledger committed, may the mailbox change (design §2.1).
+  if (done.length > 0) await applyAction(deps, source, rule, folder, done);
+}
+
+async function applyAction(deps: SyncDeps, source: MailSource, rule: Rule, folder: string, refs: MessageRef[]): Promise<void> {
+  const byEpoch = new Map<string, MessageRef[]>();
+  for (const r of refs) byEpoch.set(r.epoch, [...(byEpoch.get(r.epoch) ?? []), r]);
+  for (const [epoch, list] of byEpoch) {
+    if (rule.action.type !== 'none') await source.apply(list, rule.action);
+    await deps.store.sync.ledgerActionDone(rule.id, folder, epoch, list.map((r) => r.key), new Date().toISOString());
+  }
+}

@@ -1,0 +1,174 @@
+import type { Kysely } from 'kysely';
+import type { Database, LedgerRow, LedgerStatus, SyncRunRow } from '../schema.ts';
+
+export interface LedgerKey {
+  ruleId: string;
+  folder: string;
+  epoch: string;
+  key: string;
+}
+
+/** The sync engine's memory: ledger of handled messages, cursors, leases and run history. */
+export function syncRepo(db: Kysely<Database>) {
+  return {
+    async ledgerGet(k: LedgerKey): Promise<LedgerRow | undefined> {
+      return db
+        .selectFrom('sync_ledger')
+        .selectAll()
+        .where('rule_id', '=', k.ruleId)
+        .where('folder', '=', k.folder)
+        .where('epoch', '=', k.epoch)
+        .where('msg_key', '=', k.key)
+        .executeTakeFirst();
+    },
+    /** Ledger rows of one folder+epoch with keys in the given list (the engine asks per batch). */
+    async ledgerMany(ruleId: string, folder: string, epoch: string, keys: string[]): Promise<LedgerRow[]> {
+      if (keys.length === 0) return [];
+      return db
+        .selectFrom('sync_ledger')
+        .selectAll()
+        .where('rule_id', '=', ruleId)
+        .where('folder', '=', folder)
+        .where('epoch', '=', epoch)
+        .where('msg_key', 'in', keys)
+        .execute();
+    },
+    async ledgerRecord(
+      k: LedgerKey,
+      v: { orgId: string; status: LedgerStatus; documentId: string | null; reason: string | null; subject: string; now: string },
+    ): Promise<void> {
+      await db
+        .insertInto('sync_ledger')
+        .values({
+          rule_id: k.ruleId,
+          folder: k.folder,
+          epoch: k.epoch,
+          msg_key: k.key,
+          org_id: v.orgId,
+          status: v.status,
+          document_id: v.documentId,
+          attempts: 1,
+          reason: v.reason,
+          action_done: 0,
+          subject: v.subject,
+          first_seen_at: v.now,
+          updated_at: v.now,
+        })
+        .onConflict((oc) =>
+          oc.columns(['rule_id', 'folder', 'epoch', 'msg_key']).doUpdateSet((eb) => ({
+            status: v.status,
+            document_id: v.documentId,
+            reason: v.reason,
+            subject: v.subject,
+            updated_at: v.now,
+            attempts: eb('sync_ledger.attempts', '+', 1),
+          })),
+        )
+        .execute();
+    },
+    async ledgerActionDone(ruleId: string, folder: string, epoch: string, keys: string[], now: string): Promise<void> {
+      if (keys.length === 0) return;
+      await db
+        .updateTable('sync_ledger')
+        .set({ action_done: 1, updated_at: now })
+        .where('rule_id', '=', ruleId)
+        .where('folder', '=', folder)
+        .where('epoch', '=', epoch)
+        .where('msg_key', 'in', keys)
+        .execute();
+    },
+    /** Failed rows still below the retry limit, and archived rows whose mailbox action is pending. */
+    async ledgerPending(ruleId: string, folder: string, epoch: string, maxAttempts: number): Promise<LedgerRow[]> {
+      return db
+        .selectFrom('sync_ledger')
+        .selectAll()
+        .where('rule_id', '=', ruleId)
+        .where('folder', '=', folder)
+        .where('epoch', '=', epoch)
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('status', '=', 'failed'), eb('attempts', '<', maxAttempts)]),
+            eb.and([eb('status', '!=', 'failed'), eb('action_done', '=', 0)]),
+          ]),
+        )
+        .orderBy('msg_key')
+        .execute();
+    },
+    async ledgerList(orgId: string, ruleId: string, opts: { failedOnly: boolean; limit: number; offset: number }): Promise<LedgerRow[]> {
+      let q = db.selectFrom('sync_ledger').selectAll().where('org_id', '=', orgId).where('rule_id', '=', ruleId);
+      if (opts.failedOnly) q = q.where('status', '=', 'failed');
+      return q.orderBy('updated_at', 'desc').orderBy('msg_key').limit(opts.limit).offset(opts.offset).execute();
+    },
+    async ledgerCounts(orgId: string, ruleId: string): Promise<Record<LedgerStatus, number>> {
+      const rows = await db
+        .selectFrom('sync_ledger')
+        .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('org_id', '=', orgId)
+        .where('rule_id', '=', ruleId)
+        .groupBy('status')
+        .execute();
+      const out: Record<LedgerStatus, number> = { archived: 0, duplicate: 0, failed: 0 };
+      for (const r of rows) out[r.status] = Number(r.n);
+      return out;
+    },
+    /** Forgets what a rule did (all, or only failures) and its cursors, so the next run starts over. */
+    async ledgerReset(orgId: string, ruleId: string, failedOnly: boolean): Promise<number> {
+      return db.transaction().execute(async (tx) => {
+        let q = tx.deleteFrom('sync_ledger').where('org_id', '=', orgId).where('rule_id', '=', ruleId);
+        if (failedOnly) q = q.where('status', '=', 'failed');
+        const r = await q.executeTakeFirst();
+        if (!failedOnly) await tx.deleteFrom('sync_cursors').where('rule_id', '=', ruleId).execute();
+        return Number(r.numDeletedRows);
+      });
+    },
+
+    async cursorGet(ruleId: string, folder: string): Promise<string | undefined> {
+      const r = await db.selectFrom('sync_cursors').select('cursor_json').where('rule_id', '=', ruleId).where('folder', '=', folder).executeTakeFirst();
+      return r?.cursor_json;
+    },
+    async cursorSet(ruleId: string, folder: string, cursorJson: string, now: string): Promise<void> {
+      await db
+        .insertInto('sync_cursors')
+        .values({ rule_id: ruleId, folder, cursor_json: cursorJson, updated_at: now })
+        .onConflict((oc) => oc.columns(['rule_id', 'folder']).doUpdateSet({ cursor_json: cursorJson, updated_at: now }))
+        .execute();
+    },
+
+    /**
+     * Takes the lease when it is free or expired; true when this holder now has it. One atomic
+     * upsert, so two processes racing for it cannot both win.
+     */
+    async leaseAcquire(key: string, holder: string, now: string, expiresAt: string): Promise<boolean> {
+      await db
+        .insertInto('leases')
+        .values({ key, holder, expires_at: expiresAt })
+        .onConflict((oc) =>
+          oc
+            .column('key')
+            .doUpdateSet({ holder, expires_at: expiresAt })
+            .where((eb) => eb.or([eb('leases.expires_at', '<', now), eb('leases.holder', '=', holder)])),
+        )
+        .execute();
+      const row = await db.selectFrom('leases').select('holder').where('key', '=', key).executeTakeFirst();
+      return row?.holder === holder;
+    },
+    async leaseRenew(key: string, holder: string, expiresAt: string): Promise<boolean> {
+      const r = await db.updateTable('leases').set({ expires_at: expiresAt }).where('key', '=', key).where('holder', '=', holder).executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
+    },
+    async leaseRelease(key: string, holder: string): Promise<void> {
+      await db.deleteFrom('leases').where('key', '=', key).where('holder', '=', holder).execute();
+    },
+
+    async runStart(row: SyncRunRow): Promise<void> {
+      await db.insertInto('sync_runs').values(row).execute();
+    },
+    async runFinish(id: string, patch: Pick<SyncRunRow, 'finished_at' | 'fetched' | 'archived' | 'duplicates' | 'failed' | 'skipped' | 'error'>): Promise<void> {
+      await db.updateTable('sync_runs').set(patch).where('id', '=', id).execute();
+    },
+    async runsOfRule(orgId: string, ruleId: string, limit: number): Promise<SyncRunRow[]> {
+      return db.selectFrom('sync_runs').selectAll().where('org_id', '=', orgId).where('rule_id', '=', ruleId).orderBy('started_at', 'desc').limit(limit).execute();
+    },
+  };
+}
+export type SyncRepo = ReturnType<typeof syncRepo>;
