@@ -84,6 +84,12 @@ export function createArchive(store: Store, blobs: BlobStore) {
      * one bad message costs only itself (design §2.3), and its error is returned in its place.
      */
     async ingest(orgId: string, cabinetId: string, items: IngestItem[]): Promise<IngestOutcome[]> {
+      // The cabinet must be the organisation's own: nothing else stops a document of one tenant
+      // from being filed into another tenant's cabinet (design §2.6).
+      if (!(await store.cabinets.byId(orgId, cabinetId))) {
+        const error = new AppError('CABINET_NOT_FOUND', `No file cabinet with id ${cabinetId} in this organisation.`);
+        return items.map(() => ({ ok: false as const, error }));
+      }
       try {
         return (await ingestBatch(store, blobs, orgId, cabinetId, items)).map((r) => ({ ok: true as const, ...r }));
       } catch (err) {

@@ -20,6 +20,8 @@ function principal(u: UserRow): Principal {
 /** Organisations (tenants), users, sessions and personal API tokens. */
 export function createOrgsService(store: Store) {
   const now = () => new Date().toISOString();
+  let decoy: Promise<string> | undefined;
+  const decoyHash = (): Promise<string> => (decoy ??= hashPassword(randomBytes(16).toString('base64')));
 
   async function orgByName(name: string): Promise<OrgView> {
     const org = await store.orgs.byName(name);
@@ -126,8 +128,9 @@ export function createOrgsService(store: Store) {
     /** The same answer for an unknown address and a wrong password, so addresses cannot be probed. */
     async login(email: string, password: string): Promise<{ principal: Principal; session: string; expiresAt: string }> {
       const u = await store.users.byEmail(email.trim().toLowerCase());
-      const ok = u?.password_hash ? await verifyPassword(password, u.password_hash) : false;
-      if (!u || !ok) throw new AppError('AUTH_INVALID_CREDENTIALS', 'Wrong e-mail address or password.');
+      // An unknown address costs the same scrypt as a wrong password, so timing does not tell them apart.
+      const ok = await verifyPassword(password, u?.password_hash ?? (await decoyHash()));
+      if (!u?.password_hash || !ok) throw new AppError('AUTH_INVALID_CREDENTIALS', 'Wrong e-mail address or password.');
       const session = newToken('mrs');
       const expiresAt = new Date(Date.now() + SESSION_TTL_MS).toISOString();
       await store.credentials.insertSession({ token_hash: hashToken(session), user_id: u.id, created_at: now(), expires_at: expiresAt });
