@@ -6,7 +6,7 @@
  * installed are installed; `apt-get update` runs at most once per process.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect as netConnect } from 'node:net';
 
@@ -21,6 +21,11 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** Stream the child's output to our stderr (for long installs). */
   echo?: boolean;
+  /**
+   * The command daemonizes (its forked child keeps our stdout/stderr pipes
+   * open): resolve when the command itself exits instead of waiting for EOF.
+   */
+  daemon?: boolean;
 }
 
 /** Run a command without a shell; never rejects on a non-zero exit code. */
@@ -42,13 +47,25 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     });
     child.on('error', reject);
     child.stdin.on('error', () => undefined); // EPIPE when the child exits early; see its exit code
-    child.on('close', (code, signal) => {
+    let settled = false;
+    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (settled) return;
+      settled = true;
+      if (opts.daemon) {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }
       resolve({
         code: code ?? (signal ? 128 : 1),
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8'),
       });
-    });
+    };
+    child.on('close', finish);
+    if (opts.daemon) {
+      // Give already-written output a moment to arrive, then stop listening.
+      child.on('exit', (code, signal) => setTimeout(() => finish(code, signal), 100));
+    }
     child.stdin.end(opts.input ?? '');
   });
 }
@@ -85,6 +102,30 @@ const APT_ENV: NodeJS.ProcessEnv = {
 // Wait for a concurrent apt/dpkg (another test process) instead of failing.
 const LOCK_WAIT = ['-o', 'DPkg::Lock::Timeout=600'];
 
+/** System-wide daemons the packages may start, and how to stop them. */
+const SYSTEM_DAEMONS = [
+  { name: 'dovecot', pidFile: '/run/dovecot/master.pid', stop: ['service', 'dovecot', 'stop'] },
+  { name: 'postfix', pidFile: '/var/spool/postfix/pid/master.pid', stop: ['postfix', 'stop'] },
+] as const;
+
+function systemDaemonRunning(pidFile: string): boolean {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 && isAlive(pid);
+  } catch {
+    return false;
+  }
+}
+
+/** run() that ignores every failure, including a missing command. */
+async function runQuiet(cmd: string, args: string[]): Promise<void> {
+  try {
+    await run(cmd, args);
+  } catch {
+    // ignored on purpose
+  }
+}
+
 let updated = false;
 /** Serialises installs inside this process (peers may start concurrently). */
 let queue: Promise<unknown> = Promise.resolve();
@@ -107,6 +148,7 @@ async function ensureNow(pkgs: string[]): Promise<void> {
     throw new Error(`missing Debian packages ${missing.join(' ')}; installing them needs root`);
   }
   const started = Date.now();
+  const wasRunning = new Map(SYSTEM_DAEMONS.map((d) => [d.name, systemDaemonRunning(d.pidFile)]));
   let createdPolicy = false;
   if (!existsSync(POLICY_RC_D)) {
     await writeFile(POLICY_RC_D, '#!/bin/sh\n# temporary, written by mailroom test/support/peers/apt.ts\nexit 101\n');
@@ -132,9 +174,15 @@ async function ensureNow(pkgs: string[]): Promise<void> {
   } finally {
     if (createdPolicy) await rm(POLICY_RC_D, { force: true });
   }
-  // Belt and braces: a system-wide daemon on the standard ports must not run.
-  await run('service', ['dovecot', 'stop']);
-  await run('postfix', ['stop']);
+  // Belt and braces: a system-wide daemon the packages started anyway (no
+  // policy-rc.d honoured) must not keep running on the standard ports. Only
+  // daemons that were not running before the install are stopped.
+  for (const d of SYSTEM_DAEMONS) {
+    if (!wasRunning.get(d.name) && systemDaemonRunning(d.pidFile)) {
+      log(`stopping the system ${d.name} started by the package install`);
+      await runQuiet(d.stop[0], d.stop.slice(1));
+    }
+  }
   const still = await missingPackages(pkgs);
   if (still.length > 0) throw new Error(`packages still missing after install: ${still.join(' ')}`);
   log(`installed ${missing.join(' ')} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -230,7 +278,7 @@ async function listProcs(): Promise<ProcInfo[]> {
       // pid (comm) state ppid ... ; comm may contain spaces/parens.
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const ppid = Number(rest[1]);
-      out.push({ pid: Number(name), ppid });
+      if (rest[0] !== 'Z' && rest[0] !== 'X') out.push({ pid: Number(name), ppid });
     } catch {
       // process vanished
     }
@@ -238,12 +286,18 @@ async function listProcs(): Promise<ProcInfo[]> {
   return out;
 }
 
+/**
+ * Whether `pid` is a running process. Zombies count as dead: once Dovecot's or
+ * Postfix's master exits, its children are reparented to PID 1, which in this
+ * VM reaps them only after a second or two.
+ */
 export function isAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
   }
 }
 

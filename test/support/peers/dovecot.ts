@@ -8,7 +8,8 @@
  * separator, so `Eingang/Ärger` is a sub-folder) owned by a non-root uid.
  */
 import { X509Certificate } from 'node:crypto';
-import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ensurePackages,
@@ -18,6 +19,7 @@ import {
   reap,
   run,
   runChecked,
+  sleep,
   waitForPort,
 } from './apt.ts';
 
@@ -105,7 +107,10 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotPe
   const stateDir = join(dir, 'state');
   const mailRoot = join(dir, 'mail');
   const configFile = join(dir, 'dovecot.conf');
-  const passwdFile = join(dir, 'passwd');
+  // One passwd-file per user (path `users/%u`): Dovecot re-checks a loaded
+  // passwd-file at most once per second, so appending to a single file right
+  // after a login would go unnoticed; a new user's file is always read fresh.
+  const usersDir = join(dir, 'users');
   const certFile = join(dir, 'cert.pem');
   const keyFile = join(dir, 'key.pem');
   const logFile = join(dir, 'dovecot.log');
@@ -139,9 +144,18 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotPe
     if (stopped) return;
     stopped = true;
     const before = await pids();
-    if (before.length > 0) {
+    const pid = before[0];
+    if (pid !== undefined) {
+      // What `doveadm stop` does (SIGTERM to master.pid), minus its ~1 s
+      // polling granularity; the master exits after ~1 s, children before it.
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        await run('doveadm', ['-c', configFile, 'stop']);
+      }
+      await reap(before, 8000);
+    } else if (existsSync(configFile)) {
       await run('doveadm', ['-c', configFile, 'stop']);
-      await reap(before, 5000);
     }
     await rm(dir, { recursive: true, force: true });
   };
@@ -165,21 +179,28 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotPe
     const certFingerprint256 = x509.fingerprint256.toUpperCase();
     const certFingerprint256Hex = certFingerprint256.replace(/:/g, '').toLowerCase();
 
-    await writeFile(passwdFile, users.map((u) => `${u.user}:{PLAIN}${u.password}\n`).join(''), {
-      mode: 0o644,
-    });
+    await mkdir(usersDir, { mode: 0o755 });
+    for (const u of users) await writeUserFile(usersDir, u);
 
-    const [imapPort, imapsPort, lmtpPort] = (await freePorts(3)) as [number, number, number];
-    const instance = `dv-${dir.slice(-6)}`;
-    await writeFile(
-      configFile,
-      renderConfig({
-        instance, runDir, stateDir, mailRoot, passwdFile, certFile, keyFile, logFile,
-        imapPort, imapsPort, lmtpPort,
-      }),
-    );
-
-    await runChecked('dovecot', ['-c', configFile]);
+    // Ports are picked by binding port 0 and closing again, so another
+    // process may take one before Dovecot binds it: retry with fresh ports.
+    let ports: [number, number, number] | undefined;
+    for (let attempt = 1; ports === undefined; attempt++) {
+      const candidate = (await freePorts(3)) as [number, number, number];
+      const [imapPort, imapsPort, lmtpPort] = candidate;
+      await writeFile(
+        configFile,
+        renderConfig({
+          instance: `dv-${dir.slice(-6)}`, runDir, stateDir, mailRoot, usersDir, certFile, keyFile, logFile,
+          imapPort, imapsPort, lmtpPort,
+        }),
+      );
+      const r = await run('dovecot', ['-c', configFile], { daemon: true });
+      if (r.code === 0) ports = candidate;
+      else if (attempt < 3 && /in use/i.test(r.stderr + r.stdout)) log(`port clash, retrying: ${r.stderr.trim()}`);
+      else throw new Error(`dovecot -c ${configFile} exited ${r.code}: ${r.stderr}${r.stdout}`);
+    }
+    const [imapPort, imapsPort, lmtpPort] = ports;
     masterPid = await readPid();
     const alive = async (): Promise<string | undefined> => {
       const pid = masterPid ?? (await readPid());
@@ -200,13 +221,17 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotPe
       const existing = users.findIndex((u) => u.user === user);
       if (existing >= 0) {
         users[existing] = { user, password };
-        await writeFile(passwdFile, users.map((u) => `${u.user}:{PLAIN}${u.password}\n`).join(''));
+        // Changed password: make the file's mtime differ from what Dovecot
+        // loaded and let the second in which it last checked the file pass.
+        const before = await stat(join(usersDir, user));
+        await writeUserFile(usersDir, { user, password });
+        const t = new Date(Math.max(Date.now(), before.mtimeMs) + 2000);
+        await utimes(join(usersDir, user), t, t);
+        await sleep(1050 - (Date.now() % 1000));
       } else {
         users.push({ user, password });
-        await appendFile(passwdFile, `${user}:{PLAIN}${password}\n`);
+        await writeUserFile(usersDir, { user, password });
       }
-      // Dovecot re-reads passwd-file on mtime change; flush the auth cache anyway.
-      await run('doveadm', ['-c', configFile, 'auth', 'cache', 'flush']);
     };
 
     const deliver = async (user: string, rawMessage: Buffer, folder = 'INBOX'): Promise<void> => {
@@ -246,12 +271,19 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotPe
   }
 }
 
+/** Atomically write `users/<user>` containing `user:{PLAIN}password`. */
+async function writeUserFile(usersDir: string, u: DovecotUser): Promise<void> {
+  const file = join(usersDir, u.user);
+  await writeFile(`${file}.tmp`, `${u.user}:{PLAIN}${u.password}\n`, { mode: 0o644 });
+  await rename(`${file}.tmp`, file);
+}
+
 interface ConfigParams {
   instance: string;
   runDir: string;
   stateDir: string;
   mailRoot: string;
-  passwdFile: string;
+  usersDir: string;
   certFile: string;
   keyFile: string;
   logFile: string;
@@ -276,13 +308,17 @@ ssl_cert = <${p.certFile}
 ssl_key = <${p.keyFile}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# Tests provoke failed logins on purpose: answer them quickly (Dovecot still
+# batches failures every 0.5 s). The per-IP auth penalty (2, 4, 8.. s delays for
+# every later login from 127.0.0.1) is disabled below via anvil-auth-penalty.
+auth_failure_delay = 0
 
 mail_location = maildir:${p.mailRoot}/%u/Maildir
 mail_uid = ${MAIL_UID}
 mail_gid = ${MAIL_GID}
 first_valid_uid = ${MAIL_UID}
 first_valid_gid = ${MAIL_GID}
-mail_plugins =
+mail_plugins = listescape
 protocol imap {
   mail_max_userip_connections = 100
 }
@@ -310,7 +346,7 @@ namespace inbox {
 
 passdb {
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u ${p.passwdFile}
+  args = scheme=PLAIN username_format=%u ${p.usersDir}/%u
 }
 userdb {
   driver = static
@@ -319,6 +355,9 @@ userdb {
 
 service anvil {
   chroot =
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
 }
 service imap-login {
   chroot =
