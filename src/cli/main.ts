@@ -24,8 +24,20 @@ export function buildCli(io: Io): Command {
   return program;
 }
 
+/**
+ * `mailroom doc eml <id> | head` closes the pipe before all bytes are written: end quietly, as
+ * Unix tools do, instead of crashing on the unhandled EPIPE.
+ */
+function endQuietlyWhenStdoutCloses(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  });
+}
+
 /** Runs one invocation; returns the exit code (0 ok, 1 failure, 2 usage error). */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  if (io === processIo) endQuietlyWhenStdoutCloses();
   const program = buildCli(io);
   try {
     await program.parseAsync(argv, { from: 'user' });
