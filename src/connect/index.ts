@@ -1,4 +1,4 @@
-export { createConnect, type Connect, type ConnectDeps, type LedgerEntry } from './service.ts';
+export { createConnect, type Connect, type ConnectDeps, type LedgerEntry, type ProbeResult } from './service.ts';
 export type { ServiceInput, ServiceView } from './services.ts';
 export type { AccountInput, AccountView } from './accounts.ts';
 export type { RuleInput, Rule } from './rules.ts';

@@ -2,7 +2,7 @@ import type { SecretBox } from '../crypto/index.ts';
 import type { Archive } from '../archive/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { LedgerRow, Store } from '../store/index.ts';
-import type { MailSource } from '../gateways/index.ts';
+import type { ConnectionSettings, MailSource } from '../gateways/index.ts';
 import { AppError } from '../errors/index.ts';
 import { createServices } from './services.ts';
 import { createAccounts } from './accounts.ts';
@@ -11,12 +11,22 @@ import { createMailbox } from './mailbox.ts';
 import { createScheduler } from './scheduler.ts';
 import { runRuleOnce, type OpenSource, type SyncProgress, type SyncSummary } from './sync/engine.ts';
 
+export interface ProbeResult {
+  ok: true;
+  capabilities: string[];
+  tlsFingerprint256: string | null;
+  folders?: number;
+}
+
 export interface ConnectDeps {
   store: Store;
   secrets: SecretBox;
   archive: Archive;
   log: Logger;
   openSource: OpenSource;
+  /** Connects (and logs in when the settings carry credentials) without changing anything. */
+  probeImap(settings: ConnectionSettings): Promise<ProbeResult>;
+  probeSmtp(settings: ConnectionSettings): Promise<ProbeResult>;
 }
 
 export interface LedgerEntry {
@@ -105,10 +115,18 @@ export function createConnect(deps: ConnectDeps) {
       return deps.store.sync.runsOfRule(orgId, rule.id, limit);
     },
 
-    async requireImapService(orgId: string, name: string) {
+    /** Reaches the service's server: TLS (with pinning), greeting, capabilities; SMTP also logs in. */
+    async testService(orgId: string, name: string): Promise<ProbeResult> {
       const s = await services.byName(orgId, name);
-      if (s.kind !== 'imap') throw new AppError('VALIDATION_FAILED', `"${name}" is a ${s.kind} service, not an IMAP service.`);
-      return s;
+      if (s.kind === 'smtp') return deps.probeSmtp(services.connectionSettings(s));
+      if (s.kind !== 'imap') throw new AppError('VALIDATION_FAILED', `Testing ${s.kind} services is not supported yet.`);
+      return deps.probeImap({ ...services.connectionSettings(s), auth: { type: 'none' } });
+    },
+
+    /** Logs in to the account's mailbox and counts its folders. */
+    async testAccount(orgId: string, name: string): Promise<ProbeResult> {
+      const account = await accounts.byName(orgId, name);
+      return deps.probeImap(await accounts.connectionSettings(account));
     },
   };
 }

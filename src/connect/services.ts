@@ -130,6 +130,10 @@ export function createServices(store: Store, secrets: SecretBox) {
       return serviceView(row);
     },
 
+    async show(orgId: string, name: string): Promise<ServiceView> {
+      return serviceView(await byName(orgId, name));
+    },
+
     async list(orgId: string, kind?: MailServiceRow['kind']): Promise<ServiceView[]> {
       return (await store.mailConfig.listServices(orgId, kind)).map(serviceView);
     },
