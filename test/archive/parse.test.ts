@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { parseMessage, type AttachmentSink, type ParsedMessage } from '../../src/archive/parse/index.ts';
+import { ChunkQueue } from '../../src/archive/parse/chunk-queue.ts';
 
 const FIXTURES = new URL('../fixtures/mime/', import.meta.url);
 
@@ -527,6 +528,55 @@ describe('parseMessage: hostile input', { timeout: 120_000 }, () => {
     const line = await parse(Buffer.from(`${HEAD}\r\n${'x'.repeat(5 << 20)}`));
     assert.equal(line.result.bodyText.length, 5 << 20);
   });
+  it('keeps every part split before the part limit, however slow the sink', async () => {
+    let raw = `${HEAD}Content-Type: multipart/mixed; boundary=m\r\n\r\n`;
+    for (let i = 0; i < 1100; i++) raw += `--m\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(`part ${i}`).toString('base64')}\r\n`;
+    const data = Buffer.from(`${raw}--m--\r\n`);
+    const fast = await parse(data);
+    assert.ok(fast.result.warnings.some((w) => w.includes('Max allowed child nodes')), JSON.stringify(fast.result.warnings));
+    assert.ok(fast.result.attachments.length > 900, `only ${fast.result.attachments.length} parts kept`);
+    fast.result.attachments.forEach((a, i) => {
+      assert.equal(a.partPath, String(i + 1));
+      assert.equal(a.sha256, sha256(Buffer.from(`part ${i}`)), `content of part ${i + 1}`);
+    });
+    assertSinkConsistent(fast.result, fast.stored);
+    // The splitter runs ahead of a slow sink; what it had split when it hit the limit still counts.
+    const slow: AttachmentSink = async (content) => {
+      const hash = createHash('sha256');
+      let size = 0;
+      for await (const chunk of content) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        hash.update(chunk as Buffer);
+        size += (chunk as Buffer).length;
+      }
+      return { sha256: hash.digest('hex'), size };
+    };
+    assert.deepEqual(await parseMessage(data, slow), fast.result);
+  });
+
+  it('keeps the parts before a part whose header is too large', async () => {
+    const raw = `${HEAD}Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n--m\r\nContent-Type: application/pdf\r\n\r\n%PDF\r\n--m\r\n${'X-J: v\r\n'.repeat(300_000)}\r\nlost\r\n--m--\r\n`;
+    const { result, stored } = await parse(Buffer.from(raw));
+    assert.equal(result.bodyText, 'first part');
+    assert.deepEqual(
+      result.attachments.map((a) => [a.partPath, a.contentType, a.size]),
+      [['2', 'application/pdf', 4]],
+    );
+    assert.ok(result.warnings.some((w) => w.includes('Max header size')), JSON.stringify(result.warnings));
+    assertSinkConsistent(result, stored);
+  });
+
+  it('reads the parts of a "multipart/" without subtype and stores no attachment for it', async () => {
+    const raw = `${HEAD}Content-Type: multipart/; boundary=m\r\n\r\npreamble\r\n--m\r\nContent-Type: text/plain\r\n\r\ninside\r\n--m\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n\r\n%PDF\r\n--m\r\nContent-Type: multipart/\r\n\r\nno content\r\n--m--\r\n`;
+    const { result, stored } = await parse(Buffer.from(raw));
+    assert.equal(result.bodyText, 'inside');
+    assert.deepEqual(
+      result.attachments.map((a) => [a.partPath, a.filename, a.contentType]),
+      [['2', 'a.pdf', 'application/pdf']],
+    );
+    assert.deepEqual(result.warnings, []);
+    assertSinkConsistent(result, stored);
+  });
 });
 
 describe('parseMessage: streaming and the sink', { timeout: 60_000 }, () => {
@@ -603,5 +653,95 @@ describe('parseMessage: streaming and the sink', { timeout: 60_000 }, () => {
       },
     });
     await assert.rejects(parseMessage(broken, recordingSink().sink), /read error/);
+  });
+  it('holds a stream input back while a slow sink catches up', async () => {
+    let offset = 0;
+    let pulled = 0;
+    let received = 0;
+    let maxAhead = 0;
+    const input = new Readable({
+      read() {
+        if (offset >= bigMessage.length) {
+          this.push(null);
+          return;
+        }
+        const chunk = bigMessage.subarray(offset, offset + 16 * 1024);
+        offset += chunk.length;
+        pulled += chunk.length;
+        this.push(chunk);
+      },
+    });
+    const slow: AttachmentSink = async (content) => {
+      const hash = createHash('sha256');
+      for await (const chunk of content) {
+        received += (chunk as Buffer).length;
+        // base64: 4 input bytes per 3 decoded ones.
+        maxAhead = Math.max(maxAhead, pulled - (received * 4) / 3);
+        hash.update(chunk as Buffer);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      return { sha256: hash.digest('hex'), size: received };
+    };
+    const result = await parseMessage(input, slow);
+    assert.equal(result.attachments[0]?.sha256, sha256(bigContent));
+    assert.ok(maxAhead < 1.5 * 1024 * 1024, `input ran ${Math.round(maxAhead)} bytes ahead of the sink`);
+  });
+
+  it('gives the same result for a stream of single bytes as for a Buffer', async () => {
+    for (const name of ['27-nested-rfc822.eml', '26-text-attachments.eml', '28-unclosed-boundary.eml']) {
+      const data = fixture(name);
+      const bytes: Buffer[] = [];
+      for (let i = 0; i < data.length; i++) bytes.push(data.subarray(i, i + 1));
+      const fromStream = await parse(Readable.from(bytes));
+      assert.deepEqual(fromStream.result, (await parse(data)).result, name);
+    }
+  });
+
+  it('rejects when the input stream fails in the middle of an attachment or an attached message', async () => {
+    const failingAfter = (data: Buffer, failAt: number): Readable => {
+      let offset = 0;
+      return new Readable({
+        read() {
+          if (offset >= failAt) {
+            this.destroy(new Error('read error'));
+            return;
+          }
+          const chunk = data.subarray(offset, Math.min(failAt, offset + 512));
+          offset += chunk.length;
+          this.push(chunk);
+        },
+      });
+    };
+    await assert.rejects(parse(failingAfter(bigMessage, 1024 * 1024)), /read error/);
+    const nested = fixture('27-nested-rfc822.eml');
+    await assert.rejects(parse(failingAfter(nested, nested.indexOf('innermost'))), /read error/);
+  });
+});
+
+describe('ChunkQueue', () => {
+  it('hands out items in order across compactions, then the end', async () => {
+    const queue = new ChunkQueue<number>();
+    let taken = 0;
+    queue.onTake = () => taken++;
+    for (let i = 0; i < 3000; i++) queue.push(i);
+    for (let i = 0; i < 2500; i++) assert.equal(await queue.next(), i);
+    for (let i = 3000; i < 5000; i++) queue.push(i);
+    for (let i = 2500; i < 5000; i++) assert.equal(await queue.next(), i);
+    assert.equal(queue.length, 0);
+    assert.equal(taken, 5000);
+    const waiting = queue.next();
+    queue.end();
+    assert.equal(await waiting, null);
+  });
+
+  it('throws an error only after the items pushed before it', async () => {
+    const queue = new ChunkQueue<string>();
+    queue.push('a');
+    queue.push('b');
+    queue.fail(new Error('limit'));
+    queue.fail(new Error('second'));
+    assert.equal(await queue.next(), 'a');
+    assert.equal(await queue.next(), 'b');
+    await assert.rejects(queue.next(), /^Error: limit$/);
   });
 });

@@ -1,5 +1,4 @@
 import { PassThrough, type Readable, type Writable } from 'node:stream';
-import type { AttachmentStream } from 'mailparser';
 import { parseAddresses } from './addresses.ts';
 import { drain } from './attachments.ts';
 import { decodeBytes, unlabelled, windows1252 } from './charset.ts';
@@ -7,8 +6,8 @@ import { parseMailDate } from './date.ts';
 import { decodeRawText, decodeUnstructured, firstRawHeader, rawHeaderValues } from './header-text.ts';
 import { unfoldFlowed } from './flowed.ts';
 import { htmlToSearchText } from './html-text.ts';
-import { createObservedParser, isAttachmentItem, type ParserItem } from './mailparser-bridge.ts';
 import { parseInReplyTo, parseMessageId, parseReferences } from './message-id.ts';
+import { splitMessage } from './split.ts';
 import { StructureTracker, type PartInfo } from './structure.ts';
 import type { Address, AttachmentSink, ParsedAttachment, ParsedMessage } from './types.ts';
 import { quote, Warnings } from './warnings.ts';
@@ -69,20 +68,6 @@ function sniffHtmlCharset(bytes: Buffer): string | null {
   return match?.[1] ?? null;
 }
 
-function fallbackInfo(item: AttachmentStream): PartInfo {
-  return {
-    path: item.partId ?? '1',
-    isRoot: item.partId === null,
-    contentType: item.contentType.toLowerCase(),
-    charset: null,
-    disposition: (item.contentDisposition ?? '').toLowerCase(),
-    filename: item.filename ?? '',
-    alternative: 0,
-    flowed: false,
-    delSp: false,
-  };
-}
-
 /** CRLF (and bare CR from old Mac mailers) to LF; the string form is twice as fast as a regex. */
 function toLf(text: string): string {
   const crlf = text.replaceAll('\r\n', '\n');
@@ -121,75 +106,28 @@ class MessageParse {
     this.#tracker = new StructureTracker(this.#warnings, path === '' ? '' : `${path}.`);
   }
 
-  run(raw: Buffer | Readable): Promise<ParsedMessage> {
-    return new Promise<ParsedMessage>((resolve, reject) => {
-      const parser = createObservedParser((chunk) => this.#tracker.observe(chunk));
-      let chain: Promise<void> = Promise.resolve();
-      let settled = false;
-      let completing = false;
-      let detachInput = (): void => undefined;
-
-      const fail = (err: unknown): void => {
-        if (settled) return;
-        settled = true;
-        this.#abort.abort();
-        detachInput();
-        parser.destroy();
-        reject(err instanceof Error ? err : new Error(String(err)));
-      };
-      const complete = (): void => {
-        if (completing) return;
-        completing = true;
-        chain.then(() => {
-          if (settled) return;
-          settled = true;
-          resolve(this.#result());
-        }, fail);
-      };
-
-      parser.on('data', (item: ParserItem) => {
-        if (!isAttachmentItem(item)) return;
-        chain = chain.then(() => this.#handle(item));
-        chain.catch(fail);
-      });
-      parser.once('end', complete);
-      parser.once('error', (err: Error) => {
-        // mailsplit's limits (part count, header size) end the parse; what was read is kept.
-        this.#warnings.add(`message structure only partly parsed: ${err.message}`);
-        this.#abort.abort();
-        detachInput();
-        complete();
-      });
-
-      if (Buffer.isBuffer(raw)) {
-        parser.end(raw);
-      } else if (raw.readableEnded) {
-        // pipe() would wait for an 'end' that has already been emitted.
-        parser.end();
-      } else {
-        raw.once('error', fail);
-        raw.pipe(parser);
-        detachInput = () => {
-          raw.unpipe(parser);
-          // Keep the source flowing: it may be fed from an outer parse that must not stall.
-          raw.resume();
-        };
-      }
-    });
-  }
-
-  async #handle(item: AttachmentStream): Promise<void> {
-    const info = this.#tracker.takePart(item.partId) ?? fallbackInfo(item);
+  async run(raw: Buffer | Readable): Promise<ParsedMessage> {
     try {
-      if (isBodyPart(info)) await this.#readBody(item, info);
-      else await this.#storeAttachment(item, info);
-    } finally {
-      if (!this.#abort.signal.aborted && item.release) item.release();
+      const { stopped } = await splitMessage(raw, {
+        observe: (chunk) => this.#tracker.observe(chunk),
+        part: (info, content) => this.#handle(info, content),
+      });
+      // mailsplit's limits (part count, header size) end the parse; what was read is kept.
+      if (stopped) this.#warnings.add(`message structure only partly parsed: ${stopped.message}`);
+    } catch (err) {
+      // Parts still streaming (a nested parse, a sink) stop instead of waiting for input.
+      this.#abort.abort();
+      throw err;
     }
+    return this.#result();
   }
 
-  async #readBody(item: AttachmentStream, info: PartInfo): Promise<void> {
-    const drained = await drain(item.content, [], MAX_BODY_PART_BYTES, this.#abort.signal);
+  #handle(info: PartInfo, content: Readable): Promise<void> {
+    return isBodyPart(info) ? this.#readBody(content, info) : this.#storeAttachment(content, info);
+  }
+
+  async #readBody(content: Readable, info: PartInfo): Promise<void> {
+    const drained = await drain(content, [], MAX_BODY_PART_BYTES, this.#abort.signal);
     if (drained.truncated) this.#warnings.add(`part ${info.path}: body text longer than ${MAX_BODY_PART_BYTES} bytes was truncated`);
     this.#bodies.push({ html: info.contentType === 'text/html', text: this.#decodeText(drained.kept, info), alternative: info.alternative });
   }
@@ -206,7 +144,7 @@ class MessageParse {
     return info.flowed ? unfoldFlowed(text, info.delSp) : text;
   }
 
-  async #storeAttachment(item: AttachmentStream, info: PartInfo): Promise<void> {
+  async #storeAttachment(content: Readable, info: PartInfo): Promise<void> {
     const record: ParsedAttachment = { filename: info.filename, contentType: info.contentType, size: 0, sha256: '', partPath: info.path };
     this.#attachments.push(record);
 
@@ -235,7 +173,7 @@ class MessageParse {
     }
 
     const textual = isTextual(info);
-    const drained = await drain(item.content, outputs, textual ? MAX_ATTACHMENT_TEXT_BYTES : 0, this.#abort.signal);
+    const drained = await drain(content, outputs, textual ? MAX_ATTACHMENT_TEXT_BYTES : 0, this.#abort.signal);
     const [ref, inner] = await Promise.all([stored, nested]);
     record.size = ref.size;
     record.sha256 = ref.sha256;

@@ -1,6 +1,6 @@
 import { resolveCharset, windows1252, type Charset } from './charset.ts';
 import { firstRawHeader, stripControls, type HeaderLine } from './header-text.ts';
-import type { SplitChunk, SplitData, SplitNode } from './mailparser-bridge.ts';
+import type { SplitChunk, SplitData, SplitNode } from './split.ts';
 import { parseStructured } from './params.ts';
 import { quote, type Warnings } from './warnings.ts';
 
@@ -52,8 +52,9 @@ const BASE64_CLASS = (() => {
   return table;
 })();
 
+/** IMAP part number (RFC 3501 6.4.5) of a node inside a multipart; '' for the message itself. */
 function partKey(node: SplitNode): string {
-  // The same rule mailparser uses for AttachmentStream.partId, so the two can be matched.
+  // mailsplit adds 'TEXT' markers for message bodies; they are not part of the number.
   if (!node._parentBoundary || !node.partNr) return '';
   return node.partNr.filter((nr): nr is number => typeof nr === 'number').join('.');
 }
@@ -77,8 +78,6 @@ export class StructureTracker {
 
   readonly #warnings: Warnings;
   readonly #pathPrefix: string;
-  readonly #parts = new Map<string, PartInfo>();
-  readonly #queue: PartInfo[] = [];
   readonly #base64 = new Map<SplitNode, Base64Check>();
   readonly #multiparts: MultipartInfo[] = [];
   readonly #closed = new Set<string>();
@@ -93,22 +92,11 @@ export class StructureTracker {
     this.#pathPrefix = pathPrefix;
   }
 
-  observe(chunk: SplitChunk): void {
-    if (chunk.type === 'node') this.#onNode(chunk);
-    else this.#onContent(chunk);
-  }
-
-  /** The recorded info for the part mailparser reports with this partId. */
-  takePart(partId: string | null): PartInfo | undefined {
-    const key = partId ?? '';
-    const info = this.#parts.get(key);
-    if (info) {
-      this.#parts.delete(key);
-      const at = this.#queue.indexOf(info);
-      if (at >= 0) this.#queue.splice(at, 1);
-      return info;
-    }
-    return this.#queue.shift();
+  /** Records a chunk; returns the info of the leaf part a node chunk starts (null for anything else). */
+  observe(chunk: SplitChunk): PartInfo | null {
+    if (chunk.type === 'node') return this.#onNode(chunk);
+    this.#onContent(chunk);
+    return null;
   }
 
   /** Warnings that can only be given once the whole message has been seen. */
@@ -125,7 +113,7 @@ export class StructureTracker {
     }
   }
 
-  #onNode(node: SplitNode): void {
+  #onNode(node: SplitNode): PartInfo | null {
     const lines = node.headers ? node.headers.getList() : [];
     const key = partKey(node);
     const path = this.#pathPrefix + (key === '' ? '1' : key);
@@ -143,7 +131,7 @@ export class StructureTracker {
         this.#orphans.add(node);
         this.#warnings.add(`part ${path}: multipart/${node.multipart} without a boundary parameter; content kept as plain text`);
       }
-      return;
+      return null;
     }
 
     const onUnknown = (label: string): void => this.#warnings.add(`unknown charset ${quote(label)} in the file name of part ${path}; decoded as windows-1252`);
@@ -177,9 +165,10 @@ export class StructureTracker {
     if (this.headerCharsetHint === null && declared !== null && type.startsWith('text/') && !NO_HEADER_HINT.has(declared.name)) {
       this.headerCharsetHint = declared;
     }
-    this.#parts.set(key, info);
-    this.#queue.push(info);
     if (node.encoding === 'base64') this.#base64.set(node, { path, invalid: 0, significant: 0 });
+    // "multipart/" without a subtype is no multipart to mailsplit, which still splits it at
+    // its boundary parameter; its own body is at most a preamble (RFC 2046 5.1.1), not content.
+    return type.startsWith('multipart/') ? null : info;
   }
 
   #alternativeOf(node: SplitNode): number {

@@ -1,0 +1,234 @@
+import type { Readable, Transform } from 'node:stream';
+import mailsplit from '@zone-eu/mailsplit';
+import type { MessageChunk, SplitterChunk, SplitterOptions } from '@zone-eu/mailsplit';
+import { ChunkQueue } from './chunk-queue.ts';
+
+/** What mailsplit's Splitter emits: a MIME node (headers parsed), or raw bytes. */
+export type SplitChunk = SplitterChunk;
+/** A MIME node with its raw header lines (node.headers.getList()) and multipart structure. */
+export type SplitNode = Extract<SplitterChunk, { type: 'node' }>;
+/** 'body': content of the last leaf node; 'data': multipart framing (preamble, delimiters, epilogue). */
+export type SplitData = MessageChunk;
+
+export interface SplitVisitor<Leaf> {
+  /**
+   * Sees every chunk, in order, before it is acted on. Returns a description of the leaf part
+   * that a node chunk starts, or null when the chunk starts none (a multipart, or not a node):
+   * only leaves get `part` calls.
+   */
+  observe(chunk: SplitChunk): Leaf | null;
+  /**
+   * Consumes one leaf part; `content` carries its body with the Content-Transfer-Encoding
+   * undone (RFC 2045 section 6) and ends with the part. The next part starts once the
+   * returned promise resolves; a rejection ends the whole split with that error.
+   */
+  part(leaf: Leaf, content: Readable): Promise<void>;
+}
+
+export interface SplitOutcome {
+  /** Why mailsplit gave up before the end (one of its limits); null when all input was split. */
+  stopped: Error | null;
+}
+
+const OPTIONS: SplitterOptions = {
+  // Attached messages are parsed by our own recursion (parseMessage on the part's bytes), so
+  // they must reach us as one leaf each.
+  ignoreEmbedded: true,
+  // mailsplit charges every header line at least 64 bytes; the 1 MiB default rejects a header
+  // of 16k short lines outright and then we would know nothing about the message. 16 MiB of
+  // cost (about 250k lines) parses in a few hundred milliseconds.
+  maxHeadSize: 16 * 1024 * 1024,
+  maxChildNodes: 1000,
+};
+
+/**
+ * A mailsplit Splitter. Its typings declare the 'data' event only; it is a Transform stream
+ * with all of a Transform's events ('end', 'error', 'drain'), which the split relies on.
+ */
+function createSplitter(): Transform {
+  return new mailsplit.Splitter(OPTIONS) as unknown as Transform;
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** The first fatal error (input stream, consumer); its promise rejects with it, to race waits against. */
+class Halt {
+  error: Error | null = null;
+  readonly promise: Promise<never>;
+  #reject: (err: Error) => void = () => undefined;
+  readonly #onFail: (err: Error) => void;
+
+  constructor(onFail: (err: Error) => void) {
+    this.#onFail = onFail;
+    this.promise = new Promise<never>((_resolve, reject) => {
+      this.#reject = reject;
+    });
+    this.promise.catch(() => undefined);
+  }
+
+  fail(err: unknown): void {
+    if (this.error) return;
+    this.error = asError(err);
+    this.#reject(this.error);
+    this.#onFail(this.error);
+  }
+}
+
+interface OpenPart {
+  decoder: Transform;
+  settled: Promise<void>;
+  /** The consumer is done; content still coming for the part is dropped. */
+  finished: boolean;
+}
+
+/** Resolves once `stream` takes writes again, or can never take them (closed). */
+function writable(stream: Transform): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
+}
+
+/** Queued chunks above which a stream input is paused until the parts catch up. */
+const QUEUE_HIGH = 64;
+
+/**
+ * Feeds the raw message to the splitter, holding a stream input back while the splitter or
+ * the queue of its chunks is full (a Buffer is split in one go; its chunks are views of it).
+ * Returns how to let go of a stream input after the split: it is kept flowing, as it may be
+ * fed by an outer parse that must not stall on our backpressure.
+ */
+function feed(input: Buffer | Readable, splitter: Transform, queue: ChunkQueue<SplitChunk>, halt: Halt): () => void {
+  if (Buffer.isBuffer(input)) {
+    splitter.end(input.length > 0 ? input : undefined);
+    return () => undefined;
+  }
+  if (input.readableEnded) {
+    // An 'end' that has already been emitted will not come again.
+    splitter.end();
+    return () => undefined;
+  }
+  let splitterFull = false;
+  const resume = (): void => {
+    if (!splitterFull && queue.length < QUEUE_HIGH) input.resume();
+  };
+  const onData = (chunk: Buffer): void => {
+    if (!splitter.write(chunk)) splitterFull = true;
+    if (splitterFull || queue.length >= QUEUE_HIGH) input.pause();
+  };
+  const onDrain = (): void => {
+    splitterFull = false;
+    resume();
+  };
+  const onEnd = (): void => {
+    splitter.end();
+  };
+  // Left attached after the split: a late error must not become an uncaught exception.
+  input.on('error', (err) => halt.fail(err));
+  input.on('data', onData);
+  input.once('end', onEnd);
+  splitter.on('drain', onDrain);
+  queue.onTake = resume;
+  return () => {
+    input.off('data', onData);
+    input.off('end', onEnd);
+    splitter.off('drain', onDrain);
+    queue.onTake = () => undefined;
+    input.resume();
+  };
+}
+
+/**
+ * Splits one raw message (RFC 5322 + MIME) with mailsplit, handing every leaf part's decoded
+ * content to `visitor.part`, one part at a time and with backpressure, so that no part is
+ * held in memory whole. A mailsplit limit (part count, header size) ends the split early
+ * with what was read (see SplitOutcome); the promise rejects only when the input stream
+ * errors or a `part` call rejects.
+ */
+export async function splitMessage<Leaf>(input: Buffer | Readable, visitor: SplitVisitor<Leaf>): Promise<SplitOutcome> {
+  const splitter = createSplitter();
+  const queue = new ChunkQueue<SplitChunk>();
+  const halt = new Halt((err) => {
+    queue.fail(err);
+    splitter.destroy(err);
+  });
+  let open: OpenPart | null = null;
+
+  const startPart = (node: SplitNode, leaf: Leaf): OpenPart => {
+    // mailsplit's own decoder for the node's transfer encoding: libbase64 / libqp streams,
+    // a PassThrough for 7bit, 8bit, binary and anything unknown (RFC 2045 section 6.4).
+    const part: OpenPart = { decoder: node.getDecoder(), settled: Promise.resolve(), finished: false };
+    part.settled = visitor.part(leaf, part.decoder).then(
+      () => {
+        part.finished = true;
+      },
+      (err: unknown) => {
+        part.finished = true;
+        halt.fail(err);
+      },
+    );
+    return part;
+  };
+  const endPart = async (): Promise<void> => {
+    const part = open;
+    if (part === null) return;
+    open = null;
+    part.decoder.end();
+    await Promise.race([part.settled, halt.promise]);
+  };
+  const write = async (part: OpenPart, value: Buffer): Promise<void> => {
+    if (part.finished || part.decoder.write(value)) return;
+    await Promise.race([writable(part.decoder), part.settled, halt.promise]);
+  };
+
+  // Chunks are taken off the splitter the moment it emits them: when it fails on one of its
+  // limits it drops whatever it still buffers, and how much that is would depend on how fast
+  // the parts were consumed. Taken off at once, the parts before the limit are all kept.
+  splitter.on('data', (chunk: SplitChunk) => queue.push(chunk));
+  splitter.once('end', () => queue.end());
+  const detach = feed(input, splitter, queue, halt);
+  splitter.on('error', (err: Error) => {
+    queue.fail(err);
+    // A failed splitter takes no more input: let a stream input go now, not after the parts.
+    detach();
+  });
+  let stopped: Error | null = null;
+  try {
+    for (;;) {
+      let chunk: SplitChunk | null;
+      try {
+        chunk = await queue.next();
+      } catch (err) {
+        if (halt.error) throw halt.error;
+        stopped = asError(err);
+        break;
+      }
+      if (halt.error) throw halt.error;
+      if (chunk === null) break;
+      const leaf = visitor.observe(chunk);
+      if (chunk.type === 'body') {
+        // Body chunks belong to the last node; a leaf's part is open until the next chunk of
+        // another kind (its closing delimiter, or the end of the message).
+        if (open !== null) await write(open, chunk.value);
+        continue;
+      }
+      await endPart();
+      if (chunk.type === 'node' && leaf !== null) open = startPart(chunk, leaf);
+    }
+    // After a limit stop the open part keeps what was split before it.
+    await endPart();
+    if (halt.error) throw halt.error;
+    return { stopped };
+  } finally {
+    detach();
+    open?.decoder.destroy();
+    splitter.destroy();
+  }
+}
