@@ -5,6 +5,9 @@ import type { Logger } from './log/index.ts';
 import { FsBlobStore, openStore, type Store } from './store/index.ts';
 import { createOrgsService, type OrgsService } from './orgs/index.ts';
 import { createArchive, type Archive } from './archive/index.ts';
+import { createConnect, type Connect } from './connect/index.ts';
+import { openImapSource, testImapConnection } from './gateways/imap/index.ts';
+import { probeSmtp } from './gateways/smtp/index.ts';
 
 /** Everything a running Mailroom holds, built once from the config and passed down. */
 export interface App {
@@ -15,6 +18,7 @@ export interface App {
   readonly secrets: SecretBox;
   readonly orgs: OrgsService;
   readonly archive: Archive;
+  readonly connect: Connect;
   close(): Promise<void>;
 }
 
@@ -22,6 +26,16 @@ export async function openApp(config: Config, log: Logger): Promise<App> {
   const secrets = new SecretBox(resolveSecretKey(config));
   const store = await openStore(config);
   const blobs = new FsBlobStore(path.join(config.dataDir, 'blobs'));
+  const archive = createArchive(store, blobs);
+  const connect = createConnect({
+    store,
+    secrets,
+    archive,
+    log,
+    openSource: (settings) => openImapSource(settings, { logger: log }),
+    probeImap: (settings) => testImapConnection(settings),
+    probeSmtp: (settings) => probeSmtp(settings),
+  });
   return {
     config,
     log,
@@ -29,7 +43,8 @@ export async function openApp(config: Config, log: Logger): Promise<App> {
     blobs,
     secrets,
     orgs: createOrgsService(store),
-    archive: createArchive(store, blobs),
+    archive,
+    connect,
     close: () => store.close(),
   };
 }

@@ -64,6 +64,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     // Only once the server listens: a start that fails earlier must not consume the one-time password.
     const bootstrap = await app.orgs.bootstrapAdmin();
     if (bootstrap) log.info({ email: bootstrap.email }, 'created the first administrator');
+    // Import rules run on their schedule (and on IMAP IDLE) for as long as the server runs.
+    await app.connect.scheduler.start();
     const port = (api.server.address() as AddressInfo).port;
     const url = `http://${hostForUrl(config.host)}:${port}`;
     log.info({ url, database: app.store.db.description, dataDir: config.dataDir }, 'Mailroom listening');
@@ -77,6 +79,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         (closing ??= (async () => {
           log.info('shutting down');
           try {
+            await app.connect.scheduler.stop();
             await server.close();
           } finally {
             await app.close();

@@ -5,8 +5,12 @@ import { registerAdminCommands } from './commands/admin.ts';
 import { registerCabinetCommands } from './commands/cabinets.ts';
 import { registerDocCommands } from './commands/docs.ts';
 import { registerImportCommand } from './commands/import.ts';
+import { registerOutboxCommands } from './commands/outbox.ts';
 import { registerSearchCommand } from './commands/search.ts';
 import { registerServeCommand } from './commands/serve.ts';
+import { registerServiceCommands } from './commands/services.ts';
+import { registerRuleCommands } from './commands/rules.ts';
+import { registerSyncCommands } from './commands/sync.ts';
 
 /** Builds the command tree; each capability registers its own commands. */
 export function buildCli(io: Io): Command {
@@ -21,6 +25,10 @@ export function buildCli(io: Io): Command {
   registerImportCommand(program, io);
   registerSearchCommand(program, io);
   registerDocCommands(program, io);
+  registerServiceCommands(program, io);
+  registerRuleCommands(program, io);
+  registerSyncCommands(program, io);
+  registerOutboxCommands(program, io);
   return program;
 }
 

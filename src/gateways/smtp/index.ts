@@ -11,3 +11,4 @@ export { createRateLimiter, systemClock, type Clock, type RateLimiter } from './
 export { parseEhlo, type SmtpLogger, type SessionCaps } from './session.ts';
 export { normalizeFingerprint } from './tls.ts';
 export { toWireEnvelope, utf8AddressHeaders, type WireEnvelope } from './envelope.ts';
+export { probeSmtp } from './probe.ts';
