@@ -46,7 +46,7 @@ function adaptLogger(logger: ImapLogger, ctx: ErrorContext, role: ConnectionRole
     const { msg, ...rest } = entry;
     fn.call(logger, { ...base, ...rest }, typeof msg === 'string' ? msg : undefined);
   };
-  return { debug: wrap(logger.debug), info: wrap(logger.info), warn: wrap(logger.warn), error: wrap(logger.error) };
+  return { debug: wrap(logger.debug), info: wrap(logger.debug), warn: wrap(logger.warn), error: wrap(logger.error) };
 }
 
 export function buildOptions(settings: ConnectionSettings, role: ConnectionRole, seen: TlsObservation, logger: ImapLogger | undefined): ImapFlowOptions {

@@ -1,0 +1,61 @@
+import type { FetchMessageObject, FetchQueryObject, MessageAddressObject, MessageStructureObject } from 'imapflow';
+import type { MessageRef, MessageSummary } from '../ports.ts';
+
+/**
+ * What a message summary is made of: one FETCH item list (RFC 3501 §6.4.5) of ENVELOPE, FLAGS,
+ * INTERNALDATE, RFC822.SIZE and BODYSTRUCTURE. Nothing of the body is downloaded for it.
+ */
+export const SUMMARY_QUERY: FetchQueryObject = {
+  uid: true,
+  flags: true,
+  envelope: true,
+  internalDate: true,
+  size: true,
+  bodyStructure: true,
+};
+
+function iso(value: Date | string | undefined): string | null {
+  if (value === undefined) return null;
+  const d = value instanceof Date ? value : new Date(value);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+function address(a: MessageAddressObject): { name: string; address: string } {
+  return { name: a.name ?? '', address: a.address ?? '' };
+}
+
+/**
+ * A part counts as an attachment when its disposition says so or it carries a file name
+ * (Content-Disposition filename, or the older Content-Type name parameter many mailers still
+ * send instead, RFC 2183 §2.3). Multipart containers themselves never count.
+ */
+export function hasAttachment(node: MessageStructureObject | undefined): boolean {
+  if (!node) return false;
+  // A message/rfc822 part has children too (the enclosed message), but is itself an
+  // attachment when its disposition says so: look at the node before descending.
+  if (!node.type.toLowerCase().startsWith('multipart/')) {
+    if (node.disposition?.toLowerCase() === 'attachment') return true;
+    if (node.dispositionParameters?.['filename'] || node.parameters?.['name']) return true;
+  }
+  return (node.childNodes ?? []).some(hasAttachment);
+}
+
+export function toSummary(msg: FetchMessageObject, folder: string, epoch: string): MessageSummary {
+  const env = msg.envelope;
+  const flags = msg.flags ?? new Set<string>();
+  const first = env?.from?.[0];
+  const ref: MessageRef = { folder, epoch, key: String(msg.uid) };
+  return {
+    ref,
+    size: msg.size ?? 0,
+    seen: flags.has('\\Seen'),
+    flagged: flags.has('\\Flagged'),
+    receivedAt: iso(msg.internalDate),
+    date: iso(env?.date),
+    subject: env?.subject ?? '',
+    from: first ? address(first) : null,
+    to: (env?.to ?? []).map(address),
+    messageId: env?.messageId ?? null,
+    hasAttachments: hasAttachment(msg.bodyStructure),
+  };
+}
