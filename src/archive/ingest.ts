@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { BlobStore, DocumentWrite, Store } from '../store/index.ts';
+import type { BlobRef, BlobStore, DocumentWrite, Store } from '../store/index.ts';
 import { parseMessage, type ParsedMessage } from './parse/index.ts';
 import { indexTerms } from './search/terms.ts';
 
@@ -27,6 +27,8 @@ export interface IngestResult {
 /** Messages up to this size are parsed from memory; larger ones are re-read from the blob. */
 const IN_MEMORY_LIMIT = 4 * 1024 * 1024;
 const PREVIEW_CHARS = 300;
+/** How many raw messages are written to the blob store ahead of the one being parsed. */
+const PUT_AHEAD = 8;
 
 function searchText(p: ParsedMessage): string {
   const people = [p.from, ...p.to, ...p.cc].filter((a) => a !== null).map((a) => `${a.name} ${a.address}`);
@@ -82,12 +84,34 @@ function toWrite(orgId: string, cabinetId: string, item: IngestItem, sha256: str
 export async function ingestBatch(store: Store, blobs: BlobStore, orgId: string, cabinetId: string, items: IngestItem[]): Promise<IngestResult[]> {
   const batch = blobs.batch();
   const archivedAt = new Date().toISOString();
+  // Raw bytes of in-memory messages are written a few messages ahead of the one being parsed, so
+  // the file system works while the CPU parses (a put is mostly waiting on open/write/close).
+  const puts = new Map<number, Promise<BlobRef>>();
+  let started = 0;
+  const startPuts = (upTo: number): void => {
+    for (; started < items.length && started <= upTo; started++) {
+      const raw = items[started]!.raw;
+      if (!Buffer.isBuffer(raw)) continue;
+      const put = batch.put(raw);
+      put.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+      puts.set(started, put);
+    }
+  };
   try {
     const staged: Array<{ sha256: string; size: number; parsed: ParsedMessage; write: DocumentWrite }> = [];
-    for (const item of items) {
-      const ref = await batch.put(item.raw);
-      const source = Buffer.isBuffer(item.raw) && item.raw.length <= IN_MEMORY_LIMIT ? item.raw : batch.read(ref.sha256);
-      const parsed = await parseMessage(source, (content) => batch.put(content));
+    for (let i = 0; i < items.length; i++) {
+      startPuts(i + PUT_AHEAD);
+      const item = items[i]!;
+      let ref: BlobRef;
+      let parsed: ParsedMessage;
+      if (Buffer.isBuffer(item.raw) && item.raw.length <= IN_MEMORY_LIMIT) {
+        parsed = await parseMessage(item.raw, (content) => batch.put(content));
+        ref = await puts.get(i)!;
+      } else {
+        ref = await (puts.get(i) ?? batch.put(item.raw));
+        parsed = await parseMessage(batch.read(ref.sha256), (content) => batch.put(content));
+      }
+      puts.delete(i);
       staged.push({ ...ref, parsed, write: toWrite(orgId, cabinetId, item, ref.sha256, ref.size, parsed, archivedAt) });
     }
     await batch.commit();
@@ -99,6 +123,8 @@ export async function ingestBatch(store: Store, blobs: BlobStore, orgId: string,
         : { id: o.existingId, duplicate: true, contentDiffers: false, sha256: s.sha256, size: s.size, parsed: s.parsed };
     });
   } catch (err) {
+    // Let writes still in flight finish, so that abort() removes every file they made.
+    await Promise.allSettled(puts.values());
     await batch.abort();
     throw err;
   }
