@@ -6,8 +6,11 @@ import { FsBlobStore, openStore, type Store } from './store/index.ts';
 import { createOrgsService, type OrgsService } from './orgs/index.ts';
 import { createArchive, type Archive } from './archive/index.ts';
 import { createConnect, type Connect } from './connect/index.ts';
-import { openImapSource, testImapConnection } from './gateways/imap/index.ts';
-import { probeSmtp } from './gateways/smtp/index.ts';
+
+// Protocol libraries (imapflow, nodemailer) load on first use: a CLI command such as `import`
+// or `search` never pays their start-up time and memory.
+const imap = () => import('./gateways/imap/index.ts');
+const smtp = () => import('./gateways/smtp/index.ts');
 
 /** Everything a running Mailroom holds, built once from the config and passed down. */
 export interface App {
@@ -32,9 +35,9 @@ export async function openApp(config: Config, log: Logger): Promise<App> {
     secrets,
     archive,
     log,
-    openSource: (settings) => openImapSource(settings, { logger: log }),
-    probeImap: (settings) => testImapConnection(settings),
-    probeSmtp: (settings) => probeSmtp(settings),
+    openSource: async (settings) => (await imap()).openImapSource(settings, { logger: log }),
+    probeImap: async (settings) => (await imap()).testImapConnection(settings),
+    probeSmtp: async (settings) => (await smtp()).probeSmtp(settings),
   });
   return {
     config,

@@ -29,6 +29,9 @@ export const serviceInputSchema = z
   })
   .strict()
   .superRefine((v, ctx) => {
+    if (v.security === 'none' && (v.tlsFingerprint || v.tlsInsecure)) {
+      ctx.addIssue({ code: 'custom', path: ['security'], message: 'TLS options need --security tls or starttls; with none there is no certificate to check' });
+    }
     if (v.tlsFingerprint && v.tlsInsecure) ctx.addIssue({ code: 'custom', path: ['tlsInsecure'], message: 'choose either a pinned fingerprint or --tls-insecure, not both' });
     if (v.kind === 'imap' && (v.username || v.password)) {
       ctx.addIssue({ code: 'custom', path: ['username'], message: 'IMAP credentials belong to mail accounts (mailroom accounts add), not to the service' });

@@ -54,6 +54,10 @@ export const ERROR_CODES = {
   MAIL_SMTPUTF8_REQUIRED: 'peer',
   MAIL_MESSAGE_TOO_LARGE: 'peer',
   INTERNAL: 'unexpected',
+  MAIL_ACTION_UNSUPPORTED: 'peer', // the mailbox cannot do the action (read-only folder, no custom keywords)
+  SMTP_NOT_CONFIGURED: 'conflict', // no SMTP service for a sending component and no system default
+  OUTBOX_MESSAGE_NOT_FOUND: 'not_found',
+  OUTBOX_STATE_CONFLICT: 'conflict', // cancel/retry asked of a message in a status that does not allow it
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

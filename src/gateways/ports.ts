@@ -92,6 +92,11 @@ export interface SourceCapabilities {
   utf8Search: boolean;
 }
 
+/**
+ * A connection to one mailbox. Calls are served one at a time; a `fetchRaw` stream must be read
+ * to its end (or destroyed) before the next call, which waits for it otherwise. In `changes`,
+ * `removed` items come before `new` ones.
+ */
 export interface MailSource {
   readonly capabilities: SourceCapabilities;
   listFolders(): Promise<Folder[]>;

@@ -1,5 +1,4 @@
-import { parseAddressHeader } from 'mailparser';
-import type { EmailAddress } from 'mailparser';
+import addressparser from 'nodemailer/lib/addressparser';
 import type { Charset } from './charset.ts';
 import { decodeEncodedWords } from './encoded-words.ts';
 import { decodeRawText, stripControls } from './header-text.ts';
@@ -13,7 +12,7 @@ const HAS_PLACEHOLDER = /\uFDD0\d+\uFDD1/;
 export const MAX_ADDRESSES = 1000;
 
 /**
- * Parses address headers with mailparser's parser (quoting, comments, groups, missing ">"),
+ * Parses address headers with nodemailer's addressparser (quoting, comments, groups, missing ">"),
  * but decodes the display names with our RFC 2047 decoder, which knows more charsets and joins
  * words that split a character. Encoded words are swapped for placeholders (Unicode
  * noncharacters, which no header carries) before parsing, so that a decoded name containing
@@ -35,9 +34,9 @@ export function parseAddresses(
         return `\uFDD0${decoded.length - 1}\uFDD1`;
       });
     const restore = (value: string): string => value.replace(PLACEHOLDER, (_m, n: string) => decoded[Number(n)] ?? '');
-    let parsed: EmailAddress[];
+    let parsed: Array<{ name?: string; address?: string }>;
     try {
-      parsed = parseAddressHeader(text, { flatten: true, decodePunycode: false }).value;
+      parsed = addressparser(text, { flatten: true });
     } catch {
       parsed = [];
     }

@@ -46,6 +46,7 @@ function adaptLogger(logger: ImapLogger, ctx: ErrorContext, role: ConnectionRole
     const { msg, ...rest } = entry;
     fn.call(logger, { ...base, ...rest }, typeof msg === 'string' ? msg : undefined);
   };
+  // imapflow's info level is per-connection chatter (connected, authenticated): our debug.
   return { debug: wrap(logger.debug), info: wrap(logger.debug), warn: wrap(logger.warn), error: wrap(logger.error) };
 }
 
