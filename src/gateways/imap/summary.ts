@@ -40,11 +40,26 @@ export function hasAttachment(node: MessageStructureObject | undefined): boolean
   return (node.childNodes ?? []).some(hasAttachment);
 }
 
+/** File names and MIME types of the attachment parts, for rules that filter by file type. */
+export function attachmentParts(node: MessageStructureObject | undefined, out: { names: string[]; types: string[] } = { names: [], types: [] }): { names: string[]; types: string[] } {
+  if (!node) return out;
+  if (!node.type.toLowerCase().startsWith('multipart/')) {
+    const name = node.dispositionParameters?.['filename'] ?? node.parameters?.['name'];
+    if (node.disposition?.toLowerCase() === 'attachment' || name) {
+      out.names.push(name ?? '');
+      out.types.push(node.type.toLowerCase());
+    }
+  }
+  for (const child of node.childNodes ?? []) attachmentParts(child, out);
+  return out;
+}
+
 export function toSummary(msg: FetchMessageObject, folder: string, epoch: string): MessageSummary {
   const env = msg.envelope;
   const flags = msg.flags ?? new Set<string>();
   const first = env?.from?.[0];
   const ref: MessageRef = { folder, epoch, key: String(msg.uid) };
+  const parts = attachmentParts(msg.bodyStructure);
   return {
     ref,
     size: msg.size ?? 0,
@@ -57,5 +72,7 @@ export function toSummary(msg: FetchMessageObject, folder: string, epoch: string
     to: (env?.to ?? []).map(address),
     messageId: env?.messageId ?? null,
     hasAttachments: hasAttachment(msg.bodyStructure),
+    attachmentNames: parts.names,
+    attachmentTypes: parts.types,
   };
 }
