@@ -6,6 +6,9 @@ import { FsBlobStore, openStore, type Store } from './store/index.ts';
 import { createOrgsService, type OrgsService } from './orgs/index.ts';
 import { createArchive, type Archive } from './archive/index.ts';
 import { createConnect, type Connect } from './connect/index.ts';
+import { createOutbox, type Outbox } from './outbox/index.ts';
+import { createPasswordReset, type PasswordReset } from './orgs/index.ts';
+import { createNotifier, createProblems, createSubscriptions, type Notifier, type Problems, type Subscriptions } from './notifications/index.ts';
 
 // Protocol libraries (imapflow, nodemailer) load on first use: a CLI command such as `import`
 // or `search` never pays their start-up time and memory.
@@ -22,6 +25,10 @@ export interface App {
   readonly orgs: OrgsService;
   readonly archive: Archive;
   readonly connect: Connect;
+  readonly outbox: Outbox;
+  readonly passwordReset: PasswordReset;
+  readonly notifications: { readonly subscriptions: Subscriptions; readonly notifier: Notifier };
+  readonly problems: Problems;
   close(): Promise<void>;
 }
 
@@ -39,6 +46,11 @@ export async function openApp(config: Config, log: Logger): Promise<App> {
     probeImap: async (settings) => (await imap()).testImapConnection(settings),
     probeSmtp: async (settings) => (await smtp()).probeSmtp(settings),
   });
+  const outbox = createOutbox({ store, secrets, log, services: connect.services, config, archive });
+  const notifications = {
+    subscriptions: createSubscriptions({ store, archive }),
+    notifier: createNotifier({ store, outbox, archive, config, log }),
+  };
   return {
     config,
     log,
@@ -48,6 +60,17 @@ export async function openApp(config: Config, log: Logger): Promise<App> {
     orgs: createOrgsService(store),
     archive,
     connect,
-    close: () => store.close(),
+    outbox,
+    passwordReset: createPasswordReset({ store, outbox, log, publicUrl: () => config.publicUrl }),
+    notifications,
+    problems: createProblems(store),
+    close: async () => {
+      try {
+        await notifications.notifier.stop();
+        await outbox.close(); // stops the worker, waits for sends in flight, closes SMTP pools
+      } finally {
+        await store.close();
+      }
+    },
   };
 }

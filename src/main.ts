@@ -66,6 +66,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (bootstrap) log.info({ email: bootstrap.email }, 'created the first administrator');
     // Import rules run on their schedule (and on IMAP IDLE) for as long as the server runs.
     await app.connect.scheduler.start();
+    // Queued mail is sent, and subscribers notified, for as long as the server runs; app.close() stops both.
+    app.outbox.worker.start();
+    await app.notifications.notifier.start();
     const port = (api.server.address() as AddressInfo).port;
     const url = `http://${hostForUrl(config.host)}:${port}`;
     log.info({ url, database: app.store.db.description, dataDir: config.dataDir }, 'Mailroom listening');

@@ -5,9 +5,14 @@ import { installErrorHandling } from './errors.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { cabinetRoutes } from './routes/cabinets.ts';
+import { connectRoutes } from './routes/connect.ts';
 import { documentRoutes, RFC822 } from './routes/documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { orgRoutes } from './routes/orgs.ts';
+import { outboxRoutes } from './routes/outbox.ts';
+import { passwordResetRoutes } from './routes/password-reset.ts';
+import { problemRoutes } from './routes/problems.ts';
+import { subscriptionRoutes } from './routes/subscriptions.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { userRoutes } from './routes/users.ts';
 import { createServer, OPENAPI_PATH, packageVersion } from './server.ts';
@@ -49,6 +54,11 @@ export async function buildApi(app: App, options: ApiOptions = {}): Promise<Fast
   tokenRoutes(api, app);
   cabinetRoutes(api, app);
   documentRoutes(api, app, uploadLimit);
+  outboxRoutes(api, app);
+  connectRoutes(api, app);
+  passwordResetRoutes(api, app);
+  subscriptionRoutes(api, app);
+  problemRoutes(api, app);
 
   await api.ready();
   return api;

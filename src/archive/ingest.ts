@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { BlobRef, BlobStore, DocumentWrite, Store } from '../store/index.ts';
+import type { BlobBatch, BlobRef, BlobStore, DocumentWrite, Store } from '../store/index.ts';
 import { parseMessage, type ParsedMessage } from './parse/index.ts';
-import { indexTerms } from './search/terms.ts';
+import type { PreparedElsewhere } from './parse-pool.ts';
+import { prepared, type PreparedMessage } from './prepare.ts';
 
 /** A message as it arrives: its raw bytes (a Buffer, or a stream for large ones) and where it came from. */
 export interface IngestItem {
@@ -30,12 +31,24 @@ const PREVIEW_CHARS = 300;
 /** How many raw messages are written to the blob store ahead of the one being parsed. */
 const PUT_AHEAD = 8;
 
-function searchText(p: ParsedMessage): string {
-  const people = [p.from, ...p.to, ...p.cc].filter((a) => a !== null).map((a) => `${a.name} ${a.address}`);
-  return [p.subject, people.join(' '), p.attachments.map((a) => a.filename).join(' '), p.bodyText, p.attachmentText].join('\n');
+/** Text read for a preview: whitespace collapsed, 300 characters need far less than this. */
+const PREVIEW_SCAN = 4096;
+
+/**
+ * `text.replace(/\s+/g, ' ').trim().slice(0, PREVIEW_CHARS)` without scanning a long body
+ * whole: when a prefix already collapses to more than PREVIEW_CHARS characters, the result is
+ * its first PREVIEW_CHARS (collapsing a prefix gives a prefix, and the trailing trim can only
+ * remove the last character of a run of whitespace, which is past the cut).
+ */
+export function previewOf(text: string): string {
+  if (text.length > PREVIEW_SCAN) {
+    const head = text.slice(0, PREVIEW_SCAN).replace(/\s+/g, ' ').trimStart();
+    if (head.length > PREVIEW_CHARS) return head.slice(0, PREVIEW_CHARS);
+  }
+  return text.replace(/\s+/g, ' ').trim().slice(0, PREVIEW_CHARS);
 }
 
-function toWrite(orgId: string, cabinetId: string, item: IngestItem, sha256: string, size: number, p: ParsedMessage, archivedAt: string): DocumentWrite {
+function toWrite(orgId: string, cabinetId: string, item: IngestItem, sha256: string, size: number, p: ParsedMessage, terms: string, archivedAt: string): DocumentWrite {
   const id = randomUUID();
   return {
     doc: {
@@ -59,7 +72,7 @@ function toWrite(orgId: string, cabinetId: string, item: IngestItem, sha256: str
       archived_at: archivedAt,
       content_differs: 0,
       warnings_json: JSON.stringify(p.warnings),
-      preview: p.bodyText.replace(/\s+/g, ' ').trim().slice(0, PREVIEW_CHARS),
+      preview: previewOf(p.bodyText),
       fields_json: JSON.stringify(item.fields ?? {}),
     },
     attachments: p.attachments.map((a, idx) => ({
@@ -71,60 +84,144 @@ function toWrite(orgId: string, cabinetId: string, item: IngestItem, sha256: str
       sha256: a.sha256,
       part_path: a.partPath,
     })),
-    terms: indexTerms(searchText(p)),
+    terms,
   };
+}
+
+/** A message's raw bytes small enough to parse from memory (else they are re-read from the blob). */
+export function parsedFromMemory(raw: IngestItem['raw']): raw is Buffer {
+  return Buffer.isBuffer(raw) && raw.length <= IN_MEMORY_LIMIT;
+}
+
+/** Starts parsing a raw message elsewhere (parse-pool.ts); null from the promise means "declined". */
+export type ParseElsewhere = (raw: Buffer) => Promise<PreparedElsewhere | null>;
+
+/**
+ * A batch whose work has started ahead of its ingest (see stageBatch): its blob batch, the
+ * writes of its raw messages, and per item the parse running elsewhere, whose attachment bytes
+ * are written as soon as it answers.
+ */
+export interface StagedBatch {
+  readonly items: readonly IngestItem[];
+  readonly batch: BlobBatch;
+  readonly raws: ReadonlyArray<Promise<BlobRef> | undefined>;
+  readonly parses: ReadonlyArray<Promise<PreparedElsewhere | null> | undefined>;
+  /** Writes of extracted attachment bytes started so far. */
+  readonly extracted: Array<Promise<BlobRef>>;
+  /** Gives up on the batch: waits for what was started, then removes its temp files. */
+  cancel(): Promise<void>;
+}
+
+/** Awaited later (or settled by cancel); a failure must not count as unhandled meanwhile. */
+function quiet<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
+/**
+ * Starts a batch: every raw message that is in memory goes to the blob store at once, and each
+ * one small enough is parsed elsewhere (in the worker thread), its attachments stored as soon as
+ * the parse answers. The archive stages the next batch of an import while the current one is
+ * committed (service.prefetch), so the file system and the worker keep busy meanwhile.
+ */
+export function stageBatch(blobs: BlobStore, items: readonly IngestItem[], parse: ParseElsewhere): StagedBatch {
+  const batch = blobs.batch();
+  const extracted: Array<Promise<BlobRef>> = [];
+  const raws = items.map((item) => (Buffer.isBuffer(item.raw) ? quiet(batch.put(item.raw)) : undefined));
+  const parses = items.map((item) => {
+    if (!parsedFromMemory(item.raw)) return undefined;
+    return quiet(
+      parse(item.raw).then((result) => {
+        if (result) for (const bytes of result.blobs) extracted.push(quiet(batch.put(bytes)));
+        return result;
+      }),
+    );
+  });
+  const cancel = async (): Promise<void> => {
+    await Promise.allSettled([...raws, ...parses]);
+    await Promise.allSettled(extracted);
+    await batch.abort();
+  };
+  return { items, batch, raws, parses, extracted, cancel };
+}
+
+export interface IngestOptions {
+  /** The batch's work started earlier by stageBatch with these same items. */
+  staged?: StagedBatch;
+}
+
+interface Done {
+  ref: BlobRef | Promise<BlobRef>;
+  message: PreparedMessage;
 }
 
 /**
  * The receive path's one door into the archive (design §3): raw bytes to the blob store first,
  * then parse, then one database transaction per batch with the documents, attachments and
- * full-text rows. Blobs are fsynced before the transaction, so a committed document always has
- * its bytes; a crash before the commit leaves only unreferenced blobs, never a half document.
+ * full-text rows. Blobs are fsynced before the transaction commits, so a committed document
+ * always has its bytes; a crash before the commit leaves only unreferenced blobs, never a half
+ * document. (The rows are written while the blobs are being fsynced; the commit waits for them.)
  */
-export async function ingestBatch(store: Store, blobs: BlobStore, orgId: string, cabinetId: string, items: IngestItem[]): Promise<IngestResult[]> {
-  const batch = blobs.batch();
+export async function ingestBatch(
+  store: Store,
+  blobs: BlobStore,
+  orgId: string,
+  cabinetId: string,
+  items: IngestItem[],
+  options: IngestOptions = {},
+): Promise<IngestResult[]> {
+  const staged = options.staged;
+  if (staged !== undefined && staged.items !== items) throw new Error('ingestBatch: the staged batch is for other items');
+  const batch = staged?.batch ?? blobs.batch();
   const archivedAt = new Date().toISOString();
-  // Raw bytes of in-memory messages are written a few messages ahead of the one being parsed, so
-  // the file system works while the CPU parses (a put is mostly waiting on open/write/close).
+  // Raw bytes of in-memory messages are written ahead of the one being parsed, so the file
+  // system works while the CPU parses (a put is mostly waiting on open/write/close): all of
+  // them at once for a staged batch (parsed elsewhere), else a few messages ahead.
   const puts = new Map<number, Promise<BlobRef>>();
-  let started = 0;
+  staged?.raws.forEach((put, i) => put && puts.set(i, put));
+  let started = staged ? items.length : 0;
   const startPuts = (upTo: number): void => {
     for (; started < items.length && started <= upTo; started++) {
       const raw = items[started]!.raw;
-      if (!Buffer.isBuffer(raw)) continue;
-      const put = batch.put(raw);
-      put.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
-      puts.set(started, put);
+      if (Buffer.isBuffer(raw)) puts.set(started, quiet(batch.put(raw)));
     }
   };
+  const extracted = staged?.extracted ?? [];
+  let committing: Promise<void> | null = null;
   try {
-    const staged: Array<{ sha256: string; size: number; parsed: ParsedMessage; write: DocumentWrite }> = [];
+    const done: Done[] = [];
     for (let i = 0; i < items.length; i++) {
       startPuts(i + PUT_AHEAD);
       const item = items[i]!;
-      let ref: BlobRef;
-      let parsed: ParsedMessage;
-      if (Buffer.isBuffer(item.raw) && item.raw.length <= IN_MEMORY_LIMIT) {
-        parsed = await parseMessage(item.raw, (content) => batch.put(content));
-        ref = await puts.get(i)!;
+      const elsewhere = await staged?.parses[i];
+      if (elsewhere) {
+        done.push({ ref: puts.get(i)!, message: elsewhere });
+      } else if (parsedFromMemory(item.raw)) {
+        done.push({ ref: puts.get(i)!, message: prepared(await parseMessage(item.raw, (content) => batch.put(content))) });
       } else {
-        ref = await (puts.get(i) ?? batch.put(item.raw));
-        parsed = await parseMessage(batch.read(ref.sha256), (content) => batch.put(content));
+        const ref = await (puts.get(i) ?? batch.put(item.raw));
+        done.push({ ref, message: prepared(await parseMessage(batch.read(ref.sha256), (content) => batch.put(content))) });
       }
-      puts.delete(i);
-      staged.push({ ...ref, parsed, write: toWrite(orgId, cabinetId, item, ref.sha256, ref.size, parsed, archivedAt) });
     }
-    await batch.commit();
-    const outcomes = await store.documents.insertMany(staged.map((s) => s.write));
+    const refs = await Promise.all(done.map((d) => d.ref));
+    await Promise.all(extracted);
+    const writes = done.map(({ message }, i) => toWrite(orgId, cabinetId, items[i]!, refs[i]!.sha256, refs[i]!.size, message.parsed, message.terms, archivedAt));
+    // The blobs are fsynced and renamed while the rows are written; the transaction commits
+    // only once that is done.
+    committing = quiet(batch.commit());
+    const commit = committing;
+    const outcomes = await store.documents.insertMany(writes, { beforeCommit: () => commit });
     return outcomes.map((o, i) => {
-      const s = staged[i]!;
+      const ref = refs[i]!;
+      const { message } = done[i]!;
       return o.inserted
-        ? { id: o.id, duplicate: false, contentDiffers: o.contentDiffers, sha256: s.sha256, size: s.size, parsed: s.parsed }
-        : { id: o.existingId, duplicate: true, contentDiffers: false, sha256: s.sha256, size: s.size, parsed: s.parsed };
+        ? { id: o.id, duplicate: false, contentDiffers: o.contentDiffers, sha256: ref.sha256, size: ref.size, parsed: message.parsed }
+        : { id: o.existingId, duplicate: true, contentDiffers: false, sha256: ref.sha256, size: ref.size, parsed: message.parsed };
     });
   } catch (err) {
-    // Let writes still in flight finish, so that abort() removes every file they made.
-    await Promise.allSettled(puts.values());
+    // Let writes (and a commit) still in flight finish, so that abort() removes every file they made.
+    await Promise.allSettled([...puts.values(), ...(staged?.parses ?? []), committing]);
+    await Promise.allSettled(extracted);
     await batch.abort();
     throw err;
   }

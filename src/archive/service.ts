@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { AppError, toAppError } from '../errors/index.ts';
 import type { BlobStore, Store } from '../store/index.ts';
-import { ingestBatch, type IngestItem, type IngestResult } from './ingest.ts';
+import { ingestBatch, stageBatch, type IngestItem, type IngestResult, type StagedBatch } from './ingest.ts';
+import { parsePool } from './parse-pool.ts';
 import { queryTerms } from './search/terms.ts';
 import { documentView, type DocumentView } from './views.ts';
 
@@ -35,6 +36,12 @@ export interface VerifyResult {
 
 const CABINET_NAME = /^[^\u0000-\u001f/\\]{1,100}$/u;
 
+/**
+ * Batches from this size on are parsed in the worker thread (parse-pool.ts). A lone message
+ * (an upload) is parsed in-process: it would only wait for the worker's start.
+ */
+const WORKER_MIN_BATCH = 2;
+
 /** Cabinets, archiving, retrieval, search and verification: everything behind one door. */
 export function createArchive(store: Store, blobs: BlobStore) {
   async function cabinetByName(orgId: string, name: string): Promise<CabinetView> {
@@ -60,9 +67,37 @@ export function createArchive(store: Store, blobs: BlobStore) {
     return d;
   }
 
+  /** Batches staged by prefetch(), keyed by the items array that ingest() will get. */
+  const prefetched = new WeakMap<IngestItem[], StagedBatch>();
+
+  /** Stages a batch when a worker thread can parse it; else ingest() does everything in-process. */
+  function stage(items: IngestItem[]): StagedBatch | undefined {
+    if (items.length < WORKER_MIN_BATCH) return undefined;
+    const pool = parsePool();
+    return pool === null ? undefined : stageBatch(blobs, items, (raw) => pool.prepare(raw));
+  }
+
   return {
     createCabinet,
     cabinetByName,
+
+    /**
+     * Starts work on the batch that the next ingest() call will get with this same `items`
+     * array: its raw messages go to the blob store and are parsed in the worker thread while
+     * the previous batch is being committed. Returns how to give up on it instead (removing its
+     * temp files) when ingest() will not be called after all. Optional: ingest() does whatever
+     * was not prefetched.
+     */
+    prefetch(items: IngestItem[]): () => Promise<void> {
+      const staged = prefetched.get(items) ?? stage(items);
+      if (staged === undefined) return async () => undefined;
+      prefetched.set(items, staged);
+      return async () => {
+        if (prefetched.get(items) !== staged) return; // taken by ingest()
+        prefetched.delete(items);
+        await staged.cancel();
+      };
+    },
 
     async ensureCabinet(orgId: string, name: string): Promise<CabinetView> {
       const c = await store.cabinets.byName(orgId, name.trim());
@@ -86,12 +121,16 @@ export function createArchive(store: Store, blobs: BlobStore) {
     async ingest(orgId: string, cabinetId: string, items: IngestItem[]): Promise<IngestOutcome[]> {
       // The cabinet must be the organisation's own: nothing else stops a document of one tenant
       // from being filed into another tenant's cabinet (design §2.6).
+      let staged = prefetched.get(items);
+      prefetched.delete(items);
       if (!(await store.cabinets.byId(orgId, cabinetId))) {
+        await staged?.cancel();
         const error = new AppError('CABINET_NOT_FOUND', `No file cabinet with id ${cabinetId} in this organisation.`);
         return items.map(() => ({ ok: false as const, error }));
       }
+      staged ??= stage(items);
       try {
-        return (await ingestBatch(store, blobs, orgId, cabinetId, items)).map((r) => ({ ok: true as const, ...r }));
+        return (await ingestBatch(store, blobs, orgId, cabinetId, items, { staged })).map((r) => ({ ok: true as const, ...r }));
       } catch (err) {
         if (items.length === 1) return [{ ok: false, error: toAppError(err) }];
         // A consumed stream cannot be replayed; the caller sends those one at a time.

@@ -5,6 +5,7 @@ import { registerAdminCommands } from './commands/admin.ts';
 import { registerCabinetCommands } from './commands/cabinets.ts';
 import { registerDocCommands } from './commands/docs.ts';
 import { registerImportCommand } from './commands/import.ts';
+import { registerNotificationCommands } from './commands/notifications.ts';
 import { registerOutboxCommands } from './commands/outbox.ts';
 import { registerSearchCommand } from './commands/search.ts';
 import { registerServeCommand } from './commands/serve.ts';
@@ -29,6 +30,7 @@ export function buildCli(io: Io): Command {
   registerRuleCommands(program, io);
   registerSyncCommands(program, io);
   registerOutboxCommands(program, io);
+  registerNotificationCommands(program, io);
   return program;
 }
 

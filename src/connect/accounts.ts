@@ -45,6 +45,17 @@ export function accountView(r: MailAccountRow): AccountView {
   };
 }
 
+/** Who asks: the API's principal, reduced to what the visibility rule needs. */
+export interface AccountUser {
+  userId: string;
+  role: 'admin' | 'user';
+}
+
+/** Shared accounts serve every user of the organisation; personal ones their owner and the admins. */
+export function mayUseAccount(u: AccountUser, a: Pick<AccountView, 'shared' | 'ownerUserId'>): boolean {
+  return a.shared || u.role === 'admin' || a.ownerUserId === u.userId;
+}
+
 const accountSecretContext = (id: string) => `mail_accounts:${id}:secret`;
 
 /** Mailboxes reached through a mail service, with their own (encrypted) credentials. */
@@ -65,10 +76,34 @@ export function createAccounts(store: Store, secrets: SecretBox) {
     return s;
   }
 
+  /**
+   * An account the user may see and use. Another user's personal account answers exactly like
+   * an id that does not exist (or one of another organisation), so its existence does not leak.
+   */
+  async function visibleTo(orgId: string, u: AccountUser, id: string): Promise<AccountView> {
+    const view = accountView(await byId(orgId, id));
+    if (!mayUseAccount(u, view)) throw new AppError('NOT_FOUND', `No mail account with id ${id} in this organisation.`);
+    return view;
+  }
+
   return {
     byName,
     byId,
     serviceOf,
+    visibleTo,
+
+    async listVisible(orgId: string, u: AccountUser): Promise<AccountView[]> {
+      return (await store.mailConfig.listAccounts(orgId)).map(accountView).filter((a) => mayUseAccount(u, a));
+    },
+
+    /** Only the owner of an account or an administrator may remove it. */
+    async removeAs(orgId: string, u: AccountUser, id: string): Promise<void> {
+      const a = await visibleTo(orgId, u, id);
+      if (u.role !== 'admin' && a.ownerUserId !== u.userId) {
+        throw new AppError('FORBIDDEN', 'Only the owner of a mail account or an administrator may remove it.');
+      }
+      await this.remove(orgId, a.id);
+    },
 
     async create(orgId: string, input: AccountInput): Promise<AccountView> {
       const v = validation(accountInputSchema, input, 'mail account');

@@ -9,6 +9,13 @@ export interface BrowsedMessage extends MessageSummary {
   archived: boolean;
 }
 
+/** The archive keeps Message-IDs without angle brackets; an IMAP ENVELOPE carries them with. */
+function bareMessageId(id: string | null): string | null {
+  if (id === null) return null;
+  const bare = (/<([^<>]+)>/.exec(id)?.[1] ?? id).trim();
+  return bare === '' ? null : bare;
+}
+
 async function toBuffer(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(c as Buffer);
@@ -25,11 +32,14 @@ export function createMailbox(store: Store, archive: Archive) {
     /** A page of a folder, newest first, each marked when its Message-ID is already archived. */
     async list(orgId: string, source: MailSource, folder: string, page: { offset: number; limit: number }): Promise<{ total: number; messages: BrowsedMessage[] }> {
       const { total, messages } = await source.list(folder, page);
-      const ids = messages.map((m) => m.messageId).filter((m): m is string => m !== null);
+      const ids = messages.map((m) => bareMessageId(m.messageId)).filter((m): m is string => m !== null);
       const archived = await store.documents.archivedMessageIds(orgId, ids);
       return {
         total,
-        messages: messages.map((m) => ({ ...m, uid: Number(m.ref.key), archived: m.messageId !== null && archived.has(m.messageId) })),
+        messages: messages.map((m) => {
+          const id = bareMessageId(m.messageId);
+          return { ...m, uid: Number(m.ref.key), archived: id !== null && archived.has(id) };
+        }),
       };
     },
 

@@ -1,8 +1,8 @@
 import type { SecretBox } from '../crypto/index.ts';
 import type { Archive } from '../archive/index.ts';
 import type { Logger } from '../log/index.ts';
-import type { LedgerRow, Store } from '../store/index.ts';
-import type { ConnectionSettings, MailSource } from '../gateways/index.ts';
+import type { LedgerRow, Store, SyncRunRow } from '../store/index.ts';
+import type { ConnectionSettings, Cursor, MailSource } from '../gateways/index.ts';
 import { AppError } from '../errors/index.ts';
 import { createServices } from './services.ts';
 import { createAccounts } from './accounts.ts';
@@ -41,6 +41,35 @@ export interface LedgerEntry {
   subject: string;
   firstSeenAt: string;
   updatedAt: string;
+}
+
+/** One pass of a rule, as the run history shows it (design §4: watch the runs themselves). */
+export interface SyncRunView {
+  id: string;
+  trigger: string;
+  startedAt: string;
+  finishedAt: string | null;
+  fetched: number;
+  archived: number;
+  duplicates: number;
+  failed: number;
+  skipped: number;
+  error: string | null;
+}
+
+function runView(r: SyncRunRow): SyncRunView {
+  return {
+    id: r.id,
+    trigger: r.trigger,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    fetched: r.fetched,
+    archived: r.archived,
+    duplicates: r.duplicates,
+    failed: r.failed,
+    skipped: r.skipped,
+    error: r.error,
+  };
 }
 
 function ledgerEntry(r: LedgerRow): LedgerEntry {
@@ -107,12 +136,35 @@ export function createConnect(deps: ConnectDeps) {
     /** Forgets failures (retried from scratch) or everything (the next run rescans; dedup keeps it single). */
     async resetLedger(orgId: string, ruleName: string, opts: { failedOnly?: boolean } = {}): Promise<{ removed: number }> {
       const rule = await rules.byName(orgId, ruleName);
+      if (opts.failedOnly) {
+        // A failed message lies below its folder's stored cursor, so forgetting only its ledger
+        // row would leave it unseen for good: rewind the cursor to just before the first failure
+        // first (messages in the ledger cost nothing when listed again), then forget.
+        const first = new Map<string, number>(); // folder + "\n" + epoch -> lowest failed UID
+        for (let offset = 0; ; offset += 1000) {
+          const rows = await deps.store.sync.ledgerList(orgId, rule.id, { failedOnly: true, limit: 1000, offset });
+          for (const r of rows) {
+            const k = `${r.folder}\n${r.epoch}`;
+            const uid = Number(r.msg_key);
+            if (Number.isInteger(uid) && uid < (first.get(k) ?? Infinity)) first.set(k, uid);
+          }
+          if (rows.length < 1000) break;
+        }
+        for (const [k, uid] of first) {
+          const [folder = '', epoch] = k.split('\n');
+          const stored = await deps.store.sync.cursorGet(rule.id, folder);
+          const c = stored ? (JSON.parse(stored) as Cursor) : null;
+          if (c?.kind !== 'imap' || String(c.uidValidity) !== epoch || c.lastUid < uid) continue;
+          const rewound: Cursor = { kind: 'imap', uidValidity: c.uidValidity, lastUid: uid - 1 };
+          await deps.store.sync.cursorSet(rule.id, folder, JSON.stringify(rewound), new Date().toISOString());
+        }
+      }
       return { removed: await deps.store.sync.ledgerReset(orgId, rule.id, opts.failedOnly ?? false) };
     },
 
-    async runs(orgId: string, ruleName: string, limit = 20) {
+    async runs(orgId: string, ruleName: string, limit = 20): Promise<SyncRunView[]> {
       const rule = await rules.byName(orgId, ruleName);
-      return deps.store.sync.runsOfRule(orgId, rule.id, limit);
+      return (await deps.store.sync.runsOfRule(orgId, rule.id, limit)).map(runView);
     },
 
     /** Reaches the service's server: TLS (with pinning), greeting, capabilities; SMTP also logs in. */

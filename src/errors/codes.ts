@@ -58,6 +58,8 @@ export const ERROR_CODES = {
   SMTP_NOT_CONFIGURED: 'conflict', // no SMTP service for a sending component and no system default
   OUTBOX_MESSAGE_NOT_FOUND: 'not_found',
   OUTBOX_STATE_CONFLICT: 'conflict', // cancel/retry asked of a message in a status that does not allow it
+  PASSWORD_RESET_UNAVAILABLE: 'operational', // no working SMTP path sends the organisation's reset mail
+  RESET_TOKEN_INVALID: 'invalid_input', // a password reset token that is unknown, used or expired
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -175,9 +175,10 @@ export async function composeMessage(input: ComposeInput): Promise<ComposedMessa
         index: i,
       });
     }
-    return a.contentType === undefined
-      ? { filename: a.filename, content: a.content }
-      : { filename: a.filename, content: a.content, contentType: a.contentType };
+    // Always a file to save: nodemailer shows message/rfc822 parts (an archived .eml) inline
+    // unless told otherwise, and readers then render the attached mail as body text.
+    const part = { filename: a.filename, content: a.content, contentDisposition: 'attachment' as const };
+    return a.contentType === undefined ? part : { ...part, contentType: a.contentType };
   });
 
   const messageId = messageIdFor(input.messageId, sender.address);

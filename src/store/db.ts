@@ -20,6 +20,17 @@ export interface Db {
 pg.types.setTypeParser(1184, (v: string) => new Date(v).toISOString());
 pg.types.setTypeParser(20, (v: string) => Number(v));
 
+/**
+ * The better-sqlite3 handle behind a SQLite Kysely instance. Only the archive's insert path
+ * (documents.insertMany) uses it, to run cached prepared statements instead of compiling every
+ * query; everything else goes through Kysely.
+ */
+const sqliteHandles = new WeakMap<Kysely<Database>, SQLite.Database>();
+
+export function sqliteHandle(kysely: Kysely<Database>): SQLite.Database | undefined {
+  return sqliteHandles.get(kysely);
+}
+
 export function openSqlite(file: string): Db {
   if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
   const sqlite = new SQLite(file);
@@ -30,6 +41,7 @@ export function openSqlite(file: string): Db {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 15000');
   const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  sqliteHandles.set(kysely, sqlite);
   return { kysely, dialect: 'sqlite', description: `sqlite:${file}`, close: () => kysely.destroy() };
 }
 

@@ -8,6 +8,8 @@ import { cabinetsRepo } from './repos/cabinets.ts';
 import { documentsRepo } from './repos/documents.ts';
 import { mailConfigRepo } from './repos/mail-config.ts';
 import { syncRepo } from './repos/sync.ts';
+import { outboxRepo } from './repos/outbox.ts';
+import { notificationsRepo } from './repos/notifications.ts';
 import type { Database } from './schema.ts';
 
 export interface Store {
@@ -19,6 +21,8 @@ export interface Store {
   readonly documents: ReturnType<typeof documentsRepo>;
   readonly mailConfig: ReturnType<typeof mailConfigRepo>;
   readonly sync: ReturnType<typeof syncRepo>;
+  readonly outbox: ReturnType<typeof outboxRepo>;
+  readonly notifications: ReturnType<typeof notificationsRepo>;
   close(): Promise<void>;
 }
 
@@ -33,6 +37,8 @@ export function createStore(db: Db): Store {
     documents: documentsRepo(k, db.dialect),
     mailConfig: mailConfigRepo(k),
     sync: syncRepo(k),
+    outbox: outboxRepo(k, db.dialect),
+    notifications: notificationsRepo(k, db.dialect),
     close: () => db.close(),
   };
 }
@@ -50,4 +56,6 @@ export { FsBlobStore, type BlobStore, type BlobBatch, type BlobRef } from './blo
 export type { DocumentWrite, InsertOutcome, SearchFilter, SearchPage } from './repos/documents.ts';
 export type { TokenRow } from './repos/credentials.ts';
 export type { LedgerKey } from './repos/sync.ts';
+export type { ClaimedRow, OutboxRepo, OutboxResult, OutboxSummaryRow, NewOutboxEvent } from './repos/outbox.ts';
+export type { CursorAdvance, MailIntent, NotifiableDocument, NotificationsRepo, SubscriptionListRow } from './repos/notifications.ts';
 export type * from './schema.ts';

@@ -188,6 +188,121 @@ export interface DocumentFtsTable {
   terms: string;
 }
 
+export type SendComponent = 'notifications' | 'workflows';
+/** `test`: a test mail sent through a named service (`mailroom services test <name> --to ...`). */
+export type OutboxComponent = SendComponent | 'test';
+export type OutboxStatus = 'queued' | 'sending' | 'deferred' | 'sent' | 'failed' | 'cancelled';
+export type OutboxEventType = 'queued' | 'sent' | 'deferred' | 'failed' | 'cancelled' | 'retry' | 'reclaimed' | 'released';
+
+export interface OrgComponentsTable {
+  org_id: string;
+  component: SendComponent;
+  service_id: string;
+  enabled: number;
+  updated_at: string;
+}
+
+export interface OutboxTable {
+  id: string;
+  org_id: string;
+  component: OutboxComponent;
+  /** null: the system default SMTP (MAILROOM_SMTP_*). */
+  service_id: string | null;
+  created_by: string | null;
+  message_id: string;
+  subject: string;
+  envelope_from: string;
+  envelope_to_json: string;
+  /** The composed RFC 5322 bytes, exactly as they are sent. */
+  raw: Buffer;
+  size: number;
+  needs_smtputf8: number;
+  status: OutboxStatus;
+  attempts: number;
+  next_attempt_at: string;
+  give_up_at: string;
+  claimed_by: string | null;
+  claim_expires_at: string | null;
+  last_reply: string | null;
+  last_code: string | null;
+  queue_id: string | null;
+  created_at: string;
+  updated_at: string;
+  sent_at: string | null;
+}
+
+export interface OutboxEventsTable {
+  id: Generated<number>;
+  outbox_id: string;
+  at: string;
+  type: OutboxEventType;
+  attempt: number | null;
+  reply: string | null;
+  code: string | null;
+  message: string | null;
+  worker: string | null;
+}
+
+export type SubscriptionMode = 'immediate' | 'daily';
+export type NotificationMailKind = 'document' | 'digest';
+/** pending: recorded, not yet in the outbox; enqueued: the outbox holds it; empty: a digest with nothing to say; skipped: its documents are gone. */
+export type NotificationMailState = 'pending' | 'enqueued' | 'empty' | 'skipped';
+
+export interface PasswordResetsTable {
+  token_hash: string;
+  user_id: string;
+  org_id: string;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
+export interface OrgProblemsTable {
+  org_id: string;
+  kind: string;
+  message: string;
+  fix: string;
+  first_seen_at: string;
+  last_seen_at: string;
+  count: number;
+  resolved_at: string | null;
+}
+
+export interface NotificationSubscriptionsTable {
+  id: string;
+  org_id: string;
+  user_id: string;
+  cabinet_id: string;
+  query: string | null;
+  mode: SubscriptionMode;
+  last_archived_at: string;
+  last_document_id: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface NotificationDeliveriesTable {
+  subscription_id: string;
+  document_id: string;
+  archived_at: string;
+  mail_key: string;
+  created_at: string;
+}
+
+export interface NotificationMailsTable {
+  key: string;
+  org_id: string;
+  user_id: string;
+  kind: NotificationMailKind;
+  state: NotificationMailState;
+  outbox_id: string | null;
+  document_count: number;
+  attempts: number;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
   orgs: OrgsTable;
   users: UsersTable;
@@ -204,6 +319,14 @@ export interface Database {
   sync_cursors: SyncCursorsTable;
   leases: LeasesTable;
   sync_runs: SyncRunsTable;
+  org_components: OrgComponentsTable;
+  outbox: OutboxTable;
+  outbox_events: OutboxEventsTable;
+  password_resets: PasswordResetsTable;
+  org_problems: OrgProblemsTable;
+  notification_subscriptions: NotificationSubscriptionsTable;
+  notification_deliveries: NotificationDeliveriesTable;
+  notification_mails: NotificationMailsTable;
 }
 
 export type OrgRow = Selectable<OrgsTable>;
@@ -217,3 +340,11 @@ export type MailAccountRow = Selectable<MailAccountsTable>;
 export type ImportRuleRow = Selectable<ImportRulesTable>;
 export type LedgerRow = Selectable<SyncLedgerTable>;
 export type SyncRunRow = Selectable<SyncRunsTable>;
+export type OrgComponentRow = Selectable<OrgComponentsTable>;
+export type OutboxRow = Selectable<OutboxTable>;
+export type OutboxEventRow = Selectable<OutboxEventsTable>;
+export type PasswordResetRow = Selectable<PasswordResetsTable>;
+export type OrgProblemRow = Selectable<OrgProblemsTable>;
+export type SubscriptionRow = Selectable<NotificationSubscriptionsTable>;
+export type NotificationDeliveryRow = Selectable<NotificationDeliveriesTable>;
+export type NotificationMailRow = Selectable<NotificationMailsTable>;

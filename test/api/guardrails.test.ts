@@ -38,6 +38,10 @@ describe('route guardrails', () => {
   test('the route table is complete', () => {
     const names = routes.map((r) => `${r.method} ${r.url}`).sort();
     assert.deepEqual(names, [
+      'DELETE /api/import-rules/:id',
+      'DELETE /api/mail-accounts/:id',
+      'DELETE /api/mail-services/:id',
+      'DELETE /api/subscriptions/:id',
       'DELETE /api/tokens/:id',
       'DELETE /api/users/:id',
       'GET /api/auth/me',
@@ -49,17 +53,47 @@ describe('route guardrails', () => {
       'GET /api/documents/:id/raw',
       'GET /api/documents/:id/verify',
       'GET /api/health',
+      'GET /api/import-rules',
+      'GET /api/import-rules/:id',
+      'GET /api/import-rules/:id/ledger',
+      'GET /api/import-rules/:id/runs',
+      'GET /api/mail-accounts',
+      'GET /api/mail-accounts/:id',
+      'GET /api/mail-accounts/:id/folders',
+      'GET /api/mail-accounts/:id/messages',
+      'GET /api/mail-services',
+      'GET /api/mail-services/:id',
       'GET /api/openapi.json',
       'GET /api/orgs',
       'GET /api/orgs/current',
+      'GET /api/outbox',
+      'GET /api/outbox/:id',
+      'GET /api/problems',
+      'GET /api/subscriptions',
       'GET /api/tokens',
       'GET /api/users',
       'GET /api/users/:id',
       'PATCH /api/users/:id',
       'POST /api/auth/login',
       'POST /api/auth/logout',
+      'POST /api/auth/password-reset',
+      'POST /api/auth/password-reset/confirm',
       'POST /api/cabinets',
       'POST /api/documents',
+      'POST /api/import-rules',
+      'POST /api/import-rules/:id/disable',
+      'POST /api/import-rules/:id/enable',
+      'POST /api/import-rules/:id/ledger/reset',
+      'POST /api/import-rules/:id/sync',
+      'POST /api/mail-accounts',
+      'POST /api/mail-accounts/:id/archive',
+      'POST /api/mail-accounts/:id/test',
+      'POST /api/mail-services',
+      'POST /api/mail-services/:id/test',
+      'POST /api/outbox/:id/cancel',
+      'POST /api/outbox/:id/retry',
+      'POST /api/send',
+      'POST /api/subscriptions',
       'POST /api/tokens',
       'POST /api/users',
     ]);
@@ -70,7 +104,7 @@ describe('route guardrails', () => {
     for (const r of routes) assert.ok(r.auth === 'none' || r.auth === 'user' || r.auth === 'admin', `${r.method} ${r.url} declares no auth level`);
     // Routes open to anyone are few and deliberate.
     const open = routes.filter((r) => r.auth === 'none').map((r) => `${r.method} ${r.url}`).sort();
-    assert.deepEqual(open, ['GET /api/health', 'GET /api/openapi.json', 'POST /api/auth/login', 'POST /api/auth/logout']);
+    assert.deepEqual(open, ['GET /api/health', 'GET /api/openapi.json', 'POST /api/auth/login', 'POST /api/auth/logout', 'POST /api/auth/password-reset', 'POST /api/auth/password-reset/confirm']);
   });
 
   test('a route without an auth level cannot be registered', async () => {

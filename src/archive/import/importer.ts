@@ -9,6 +9,11 @@ import { isSourceFailure, type SourceEntry, type SourceMessage } from './types.t
 /** What the importer needs of the archive: its one door for raw messages. */
 export interface IngestPort {
   ingest(orgId: string, cabinetId: string, items: IngestItem[]): Promise<IngestOutcome[]>;
+  /**
+   * Starts work on a batch that ingest() will get next with the same `items` array (e.g. parsing
+   * it in another thread). Returns how to give up on it if ingest() is not called after all.
+   */
+  prefetch?(items: IngestItem[]): () => Promise<void>;
 }
 
 export interface ImportOptions {
@@ -116,9 +121,10 @@ export async function* importMessages(archive: IngestPort, entries: AsyncIterabl
   const inflight: Batch[] = [];
   const current: SourceMessage[] = [];
   let currentBytes = 0;
+  /** Gives up on a prefetched batch whose ingest has not started (if the run stops first). */
+  const unstarted: { cancel: (() => Promise<void>) | null } = { cancel: null };
 
-  const start = (messages: SourceMessage[]): void => {
-    const items: IngestItem[] = messages.map((m) => ({ raw: m.raw, source: prefix + path.resolve(m.file) }));
+  const start = (messages: SourceMessage[], items: IngestItem[]): void => {
     const run = async (): Promise<ImportResult[]> => {
       let outcomes: IngestOutcome[];
       try {
@@ -151,10 +157,16 @@ export async function* importMessages(archive: IngestPort, entries: AsyncIterabl
     options.onProgress?.({ ...progress });
   }
 
-  /** Starts a batch once fewer than `depth` are in flight, handing out finished ones meanwhile. */
+  /**
+   * Starts a batch once fewer than `depth` are in flight, handing out finished ones meanwhile.
+   * The archive may begin on the batch (prefetch) while the previous one is still being stored.
+   */
   async function* submit(messages: SourceMessage[]): AsyncGenerator<ImportResult> {
+    const items: IngestItem[] = messages.map((m) => ({ raw: m.raw, source: prefix + path.resolve(m.file) }));
+    if (inflight.length >= depth) unstarted.cancel = archive.prefetch?.(items) ?? null;
     while (inflight.length >= depth) yield* drainOne();
-    start(messages);
+    unstarted.cancel = null;
+    start(messages, items);
   }
 
   try {
@@ -189,6 +201,6 @@ export async function* importMessages(archive: IngestPort, entries: AsyncIterabl
     // Stopped early: let the ingests already started finish before the caller closes the app,
     // and release streams that will never be read.
     for (const m of current) if (m.raw instanceof Readable) m.raw.destroy();
-    await Promise.allSettled(inflight.map((b) => b.results));
+    await Promise.allSettled([...inflight.map((b) => b.results), unstarted.cancel?.()]);
   }
 }

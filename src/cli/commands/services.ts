@@ -4,6 +4,7 @@ import type { Io } from '../context.ts';
 import { appAndOrg, jsonLine, shortDate, table, parseInteger } from '../format.ts';
 import { readSecret } from '../options.ts';
 import type { ServiceView } from '../../connect/index.ts';
+import { printOutcome } from './outbox.ts';
 
 function describeService(s: ServiceView): string[] {
   const tls = s.security === 'none' ? 'no TLS' : `${s.security}, ${s.tls.mode === 'fingerprint' ? `pinned ${s.tls.fingerprint}` : s.tls.mode === 'insecure' ? 'certificate NOT verified' : 'certificate verified'}`;
@@ -87,9 +88,11 @@ export function registerServiceCommands(program: Command, io: Io): void {
   services
     .command('test <name>')
     .description('connect to the server (TLS, greeting, capabilities; SMTP also logs in)')
+    .option('--to <address>', "SMTP: send a test message through the outbox to this address and print the server's reply")
     .option('--json', 'print JSON')
-    .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
+    .action(async (name: string, o: { json?: boolean; to?: string }, cmd: Command) => {
       const { app, org } = await appAndOrg(io, cmd);
+      if (o.to !== undefined) return printOutcome(io, await app.outbox.sendTest(org.id, name, o.to), Boolean(o.json));
       const r = await app.connect.testService(org.id, name);
       if (o.json) jsonLine(io, r);
       else {

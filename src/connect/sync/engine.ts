@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { AppError, isAppError, toAppError } from '../../errors/index.ts';
 import type { Archive, IngestItem } from '../../archive/index.ts';
-import type { Store } from '../../store/index.ts';
+import type { LedgerKey, Store } from '../../store/index.ts';
+import { syncRepo } from '../../store/repos/sync.ts';
 import type { ConnectionSettings, Cursor, MailSource, MessageRef, MessageSummary } from '../../gateways/index.ts';
 import type { Logger } from '../../log/index.ts';
 import type { Rule } from '../rules.ts';
@@ -55,7 +56,10 @@ async function toBuffer(stream: Readable): Promise<Buffer> {
 
 function isTransient(err: unknown): boolean {
   if (!isAppError(err)) return false;
-  return err.code === 'MAIL_CONNECTION_LOST' || err.code === 'MAIL_TIMEOUT' || err.code === 'MAIL_HOST_UNREACHABLE' || err.details?.['transient'] === true;
+  // An explicit verdict wins: a lost lease is MAIL_CONNECTION_LOST but must not be retried.
+  const verdict = err.details?.['transient'];
+  if (typeof verdict === 'boolean') return verdict;
+  return err.code === 'MAIL_CONNECTION_LOST' || err.code === 'MAIL_TIMEOUT' || err.code === 'MAIL_HOST_UNREACHABLE';
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -165,6 +169,8 @@ async function syncFolder(
   let batchBytes = 0;
   let epoch: string | null = null;
   let newCursor: Cursor | null = null;
+  // Failures of this pass are retried on the next run, not again by retryPending below.
+  const triedNow = new Set<string>();
 
   const flush = async () => {
     if (batch.length === 0) return;
@@ -193,7 +199,11 @@ async function syncFolder(
         summary.skipped++;
         continue;
       }
+      triedNow.add(m.ref.key);
       let raw: Buffer | Readable;
+      // Such a message comes as a stream that holds the connection until it is consumed, so the
+      // batch so far must be archived first: its mailbox action needs the connection.
+      if (m.size > BUFFER_LIMIT) await flush();
       try {
         const stream = await source.fetchRaw(m.ref);
         raw = m.size <= BUFFER_LIMIT ? await toBuffer(stream) : stream;
@@ -241,13 +251,22 @@ async function syncFolder(
 
   // Messages that failed on an earlier run, or whose mailbox action did not happen, of this epoch.
   const currentEpoch = epoch ?? (newCursor?.kind === 'imap' ? String(newCursor.uidValidity) : null);
-  if (currentEpoch !== null) await retryPending(deps, source, rule, folder, currentEpoch, accountName, summary);
+  if (currentEpoch !== null) await retryPending(deps, source, rule, folder, currentEpoch, accountName, summary, triedNow);
 
   if (newCursor) await store.sync.cursorSet(rule.id, folder, JSON.stringify(newCursor), new Date().toISOString());
   onProgress?.(progress);
 }
 
-async function retryPending(deps: SyncDeps, source: MailSource, rule: Rule, folder: string, epoch: string, accountName: string, summary: SyncSummary): Promise<void> {
+async function retryPending(
+  deps: SyncDeps,
+  source: MailSource,
+  rule: Rule,
+  folder: string,
+  epoch: string,
+  accountName: string,
+  summary: SyncSummary,
+  triedNow: ReadonlySet<string>,
+): Promise<void> {
   const pending = await deps.store.sync.ledgerPending(rule.id, folder, epoch, MAX_ATTEMPTS);
   const toAct: MessageRef[] = [];
   for (const row of pending) {
@@ -256,6 +275,7 @@ async function retryPending(deps: SyncDeps, source: MailSource, rule: Rule, fold
       toAct.push(ref);
       continue;
     }
+    if (triedNow.has(row.msg_key)) continue; // failed moments ago in this pass: once per run
     let raw: Buffer;
     try {
       raw = await toBuffer(await source.fetchRaw(ref));
@@ -277,12 +297,30 @@ async function retryPending(deps: SyncDeps, source: MailSource, rule: Rule, fold
   if (toAct.length > 0) await applyAction(deps, source, rule, folder, toAct);
 }
 
-async function recordFailure(deps: SyncDeps, rule: Rule, m: MessageSummary, err: AppError): Promise<void> {
+type LedgerEntry = Parameters<Store['sync']['ledgerRecord']>;
+
+function failureEntry(deps: SyncDeps, rule: Rule, m: MessageSummary, err: AppError): LedgerEntry {
   deps.log.warn({ rule: rule.name, folder: m.ref.folder, key: m.ref.key, code: err.code }, 'message could not be archived; it will be retried on the next run');
-  await deps.store.sync.ledgerRecord(
+  return [
     { ruleId: rule.id, folder: m.ref.folder, epoch: m.ref.epoch, key: m.ref.key },
     { orgId: rule.orgId, status: 'failed', documentId: null, reason: `${err.code}: ${err.message}`, subject: m.subject, now: new Date().toISOString() },
-  );
+  ];
+}
+
+async function recordFailure(deps: SyncDeps, rule: Rule, m: MessageSummary, err: AppError): Promise<void> {
+  await deps.store.sync.ledgerRecord(...failureEntry(deps, rule, m, err));
+}
+
+/**
+ * The ledger rows of one archived batch in one transaction: one commit (with SQLite's
+ * synchronous=FULL, one fsync) per batch instead of one per message.
+ */
+async function recordBatch(store: Store, entries: LedgerEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  await store.db.kysely.transaction().execute(async (tx) => {
+    const ledger = syncRepo(tx);
+    for (const [key, value] of entries) await ledger.ledgerRecord(key, value);
+  });
 }
 
 async function archiveAndAct(deps: SyncDeps, source: MailSource, rule: Rule, folder: string, accountName: string, items: Pending[], summary: SyncSummary): Promise<void> {
@@ -293,22 +331,24 @@ async function archiveAndAct(deps: SyncDeps, source: MailSource, rule: Rule, fol
   }));
   const outcomes = await deps.archive.ingest(rule.orgId, rule.cabinetId, ingestItems);
   const done: MessageRef[] = [];
+  const entries: LedgerEntry[] = [];
   const now = new Date().toISOString();
   for (const [i, o] of outcomes.entries()) {
     const p = items[i]!;
-    const key = { ruleId: rule.id, folder, epoch: p.summary.ref.epoch, key: p.summary.ref.key };
+    const key: LedgerKey = { ruleId: rule.id, folder, epoch: p.summary.ref.epoch, key: p.summary.ref.key };
     if (!o.ok) {
-      await recordFailure(deps, rule, p.summary, o.error);
+      entries.push(failureEntry(deps, rule, p.summary, o.error));
       summary.failed++;
       continue;
     }
     if (o.duplicate) summary.duplicates++;
     else summary.archived++;
-    await deps.store.sync.ledgerRecord(key, {
+    entries.push([key, {
       orgId: rule.orgId, status: o.duplicate ? 'duplicate' : 'archived', documentId: o.id, reason: null, subject: o.parsed.subject, now,
-    });
+    }]);
     done.push(p.summary.ref);
   }
+  await recordBatch(deps.store, entries);
   // Only now, with documents and ledger committed, may the mailbox change (design §2.1).
   if (done.length > 0) await applyAction(deps, source, rule, folder, done);
 }

@@ -18,12 +18,15 @@ export interface Lease {
  * unless renewed, so a holder killed with -9 blocks the next run for at most the TTL.
  */
 export async function acquireLease(store: Store, key: string, ttlMs = TTL_MS): Promise<Lease | null> {
+  // One holder per acquisition, not per process: two runs in the same process (the scheduler
+  // and an API "sync now") must exclude each other just like two processes do.
+  const holder = `${HOLDER}:${randomUUID().slice(0, 8)}`;
   const expires = () => new Date(Date.now() + ttlMs).toISOString();
-  const ok = await store.sync.leaseAcquire(key, HOLDER, new Date().toISOString(), expires());
+  const ok = await store.sync.leaseAcquire(key, holder, new Date().toISOString(), expires());
   if (!ok) return null;
   let lost = false;
   const timer = setInterval(() => {
-    store.sync.leaseRenew(key, HOLDER, expires()).then(
+    store.sync.leaseRenew(key, holder, expires()).then(
       (still) => {
         if (!still) lost = true;
       },
@@ -39,7 +42,7 @@ export async function acquireLease(store: Store, key: string, ttlMs = TTL_MS): P
     },
     async release() {
       clearInterval(timer);
-      await store.sync.leaseRelease(key, HOLDER);
+      await store.sync.leaseRelease(key, holder);
     },
   };
 }

@@ -14,7 +14,8 @@ function mailValue(v: MailValue, m: MessageSummary, ctx: { folder: string; accou
     case 'date':
       return m.date ?? m.receivedAt ?? '';
     case 'messageId':
-      return m.messageId ?? '';
+      // The envelope gives <id>; the archive stores Message-IDs without the brackets.
+      return (m.messageId ?? '').replace(/^<(.*)>$/, '$1');
     case 'folder':
       return ctx.folder;
     case 'account':

@@ -1,6 +1,7 @@
 import type { ExpungeEvent, FetchMessageObject, MailboxObject } from 'imapflow';
 import { AppError } from '../../errors/index.ts';
 import type { Change, Cursor, MessageSummary } from '../ports.ts';
+import type { ReadAhead } from './prefetch.ts';
 import { packUids, type ImapSession } from './session.ts';
 import { SUMMARY_QUERY, toSummary } from './summary.ts';
 
@@ -29,10 +30,11 @@ const MAX_VANISHED = 100_000;
  *    ascending. Both drop UIDs <= lastUid: RFC 3501 §6.4.8 makes "n:*" include the highest UID
  *    even when it is below n.
  */
-export async function* listChanges(session: ImapSession, folder: string, cursor: Cursor | null): AsyncGenerator<Change> {
+export async function* listChanges(session: ImapSession, folder: string, cursor: Cursor | null, readAhead?: ReadAhead): AsyncGenerator<Change> {
   if (cursor !== null && cursor.kind !== 'imap') {
     throw new AppError('VALIDATION_FAILED', `An IMAP folder cannot continue from a ${cursor.kind} cursor; start over with no cursor.`);
   }
+  readAhead?.reset();
   const start = await openForChanges(session, folder, cursor);
   const { mailbox, vanished } = start;
   const uidValidity = Number(mailbox.uidValidity);
@@ -80,6 +82,8 @@ export async function* listChanges(session: ImapSession, folder: string, cursor:
         yield stale(session, folder, uidValidity, highest);
         return;
       }
+      // What a sync will most likely fetchRaw() next, in this order (see prefetch.ts).
+      readAhead?.listed(folder, epoch, batch);
       for (const summary of batch) {
         const uid = Number(summary.ref.key);
         if (uid <= highest) continue;

@@ -1,6 +1,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { AppError } from '../../errors/index.ts';
 import type { MessageRef } from '../ports.ts';
+import type { ReadAhead } from './prefetch.ts';
 import { parseUid, type ImapSession } from './session.ts';
 
 /**
@@ -18,10 +19,16 @@ export const DOWNLOAD_CHUNK = 512 * 1024;
  * The connection stays held until the stream ends, fails or is destroyed: the download is a
  * series of FETCH commands in the message's folder, and nothing else may run between them.
  * Callers consume (or destroy) each stream before their next call on the same source.
+ *
+ * With `readAhead`, a message the last changes() listed comes from a pipelined read-ahead
+ * (prefetch.ts) when it can; everything else, and whatever the read-ahead did not get, is
+ * downloaded here as before.
  */
-export async function fetchRawMessage(session: ImapSession, ref: MessageRef): Promise<Readable> {
+export async function fetchRawMessage(session: ImapSession, ref: MessageRef, readAhead?: ReadAhead): Promise<Readable> {
   const uid = parseUid(ref.key);
   if (uid === null) throw notFound(ref, 'its key is not an IMAP UID');
+  const ahead = await readAhead?.take(ref.folder, ref.epoch, uid);
+  if (ahead) return ahead;
   const release = await session.acquire();
   let handedOver = false;
   try {

@@ -50,11 +50,21 @@ export class ImapSession {
     }
   }
 
+  /**
+   * After a server BYE (RFC 3501 §7.1.5: shutdown, `doveadm kick`) imapflow switches to LOGOUT
+   * but keeps `usable` true until the socket closes; commands in that window fail with
+   * NoMailboxSelected. Both count as a lost connection, which the sync engine reconnects for.
+   */
+  private gone(): boolean {
+    return !this.client.usable || this.client.state === this.client.states.LOGOUT;
+  }
+
   ensureUsable(): void {
-    if (!this.client.usable) throw connectionLost(this.ctx);
+    if (this.gone()) throw connectionLost(this.ctx);
   }
 
   fail(err: unknown, extra: { operation?: string; folder?: string } = {}): AppError {
+    if (this.gone()) return connectionLost(this.ctx);
     return translateImapError(err, { ...this.ctx, ...extra });
   }
 

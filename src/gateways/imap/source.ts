@@ -16,6 +16,7 @@ import { listPage } from './browse.ts';
 import { listChanges } from './changes.ts';
 import type { ImapLogger, OpenConnection } from './connection.ts';
 import { fetchRawMessage } from './fetch.ts';
+import { ReadAhead } from './prefetch.ts';
 import { folderStatus, listFolders } from './folders.ts';
 import { startWatch, type Watcher } from './idle.ts';
 import { searchFolder } from './search.ts';
@@ -31,11 +32,14 @@ import { ImapSession } from './session.ts';
  *   summaries, never across a yield, so fetchRaw()/apply() may be called inside the loop.
  * - fetchRaw() holds the connection until its stream has ended, failed or been destroyed.
  *   Consume (or destroy) each stream before awaiting another call on the same source,
- *   otherwise that call waits forever.
+ *   otherwise that call waits forever. (A message read ahead, see prefetch.ts, comes from
+ *   memory and holds nothing; a read-ahead FETCH in the background holds the connection like
+ *   any other call, briefly.)
  */
 export class ImapSource implements MailSource {
   readonly capabilities: SourceCapabilities;
   private readonly session: ImapSession;
+  private readonly readAhead: ReadAhead;
   private readonly watchers = new Set<Watcher>();
   private closing: Promise<void> | null = null;
 
@@ -45,6 +49,7 @@ export class ImapSource implements MailSource {
     private readonly logger: ImapLogger | undefined,
   ) {
     this.session = new ImapSession(connection.client, connection.ctx, logger);
+    this.readAhead = new ReadAhead(this.session);
     const client = connection.client;
     const has = (cap: string): boolean => client.capabilities.has(cap);
     const enabled = (ext: string): boolean => [...client.enabled].some((e) => e.toUpperCase() === ext);
@@ -68,7 +73,7 @@ export class ImapSource implements MailSource {
   }
 
   changes(folder: string, cursor: Cursor | null): AsyncIterable<Change> {
-    return listChanges(this.session, folder, cursor);
+    return listChanges(this.session, folder, cursor, this.readAhead);
   }
 
   list(folder: string, page: { offset: number; limit: number }): Promise<{ total: number; messages: MessageSummary[] }> {
@@ -82,7 +87,7 @@ export class ImapSource implements MailSource {
   }
 
   fetchRaw(ref: MessageRef): Promise<Readable> {
-    return fetchRawMessage(this.session, ref);
+    return fetchRawMessage(this.session, ref, this.readAhead);
   }
 
   apply(refs: MessageRef[], action: MailboxAction): Promise<void> {

@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync } from 'node:fs';
-import { open, rename, rm, mkdir } from 'node:fs/promises';
+import { createReadStream, existsSync, mkdirSync } from 'node:fs';
+import { open, rename, rm, mkdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { AppError } from '../../errors/index.ts';
 import type { BlobBatch, BlobRef, BlobStore } from './types.ts';
 
@@ -71,15 +70,37 @@ export class FsBlobStore implements BlobStore {
   }
 }
 
+/** A blob of this batch in its temp file. */
 interface Pending {
   tmp: string;
   sha256: string;
+  /** Settles when the temp file is complete and closed; put() resolves after it. */
+  written: Promise<void>;
 }
 
+/** Stream content up to this size is collected in memory and written with one system call. */
+const STREAM_BUFFER_LIMIT = 1024 * 1024;
+/** Once a stream is written as it arrives, chunks are gathered up to this size per write. */
+const STREAM_WRITE_SIZE = 256 * 1024;
+
+function errorCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}
+
+/**
+ * Writes go to temp files under `<root>/tmp`. commit() fdatasyncs them all at once (concurrent
+ * syncs share the file system's journal commits, where syncing each file as it is written costs
+ * one commit per file), renames them into place at once, creating directories only when a
+ * rename finds none, and fsyncs each directory it touched once (and the parents of those it
+ * created), so that a committed blob survives a crash.
+ */
 class FsBlobBatch implements BlobBatch {
   readonly #store: FsBlobStore;
   readonly #tmpDir: string;
+  readonly #prefix = `${process.pid}-${randomBytes(6).toString('hex')}-`;
+  #counter = 0;
   readonly #pending = new Map<string, Pending>();
+  /** Temp files whose content turned out to be pending already; removed at the end. */
   readonly #strays: string[] = [];
 
   constructor(store: FsBlobStore, tmpDir: string) {
@@ -87,40 +108,75 @@ class FsBlobBatch implements BlobBatch {
     this.#tmpDir = tmpDir;
   }
 
+  #tmpPath(): string {
+    return path.join(this.#tmpDir, `${this.#prefix}${this.#counter++}`);
+  }
+
   async put(content: Readable | Buffer): Promise<BlobRef> {
-    const tmp = path.join(this.#tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
+    if (Buffer.isBuffer(content)) {
+      const sha256 = createHash('sha256').update(content).digest('hex');
+      await this.#putBuffer(sha256, content);
+      return { sha256, size: content.length };
+    }
+    return this.#putStream(content);
+  }
+
+  /** Writes `content` unless the batch holds it already; resolves once the temp file is written. */
+  #putBuffer(sha256: string, content: Buffer): Promise<void> {
+    const existing = this.#pending.get(sha256);
+    if (existing) return existing.written;
+    const tmp = this.#tmpPath();
+    const written = writeFile(tmp, content);
+    // Awaited by put, and by abort; a failure must not count as unhandled meanwhile.
+    written.catch(() => undefined);
+    this.#pending.set(sha256, { tmp, sha256, written });
+    return written;
+  }
+
+  async #putStream(content: Readable): Promise<BlobRef> {
     const hash = createHash('sha256');
     let size = 0;
-    if (Buffer.isBuffer(content)) {
-      hash.update(content);
-      size = content.length;
-      const fh = await open(tmp, 'w');
-      try {
-        await fh.writeFile(content);
-      } finally {
-        await fh.close();
+    let chunks: Buffer[] = [];
+    let chunksSize = 0;
+    let tmp: string | null = null;
+    let fh: FileHandle | null = null;
+    try {
+      for await (const chunk of content) {
+        const buf = chunk as Buffer;
+        hash.update(buf);
+        size += buf.length;
+        chunks.push(buf);
+        chunksSize += buf.length;
+        if (fh === null && size > STREAM_BUFFER_LIMIT) {
+          tmp = this.#tmpPath();
+          fh = await open(tmp, 'w');
+        }
+        if (fh !== null && chunksSize >= STREAM_WRITE_SIZE) {
+          await fh.writev(chunks);
+          chunks = [];
+          chunksSize = 0;
+        }
       }
-    } else {
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          hash.update(chunk);
-          size += chunk.length;
-          cb(null, chunk);
-        },
-      });
-      try {
-        await pipeline(content, counter, createWriteStream(tmp));
-      } catch (err) {
-        await rm(tmp, { force: true });
-        throw err;
-      }
+      if (fh !== null && chunks.length > 0) await fh.writev(chunks);
+    } catch (err) {
+      await fh?.close();
+      if (tmp !== null) await rm(tmp, { force: true });
+      throw err;
     }
     const sha256 = hash.digest('hex');
-    if (this.#pending.has(sha256) || existsSync(this.#store.pathOf(sha256))) {
-      // Same content already stored or pending: keep one copy.
-      this.#strays.push(tmp);
+    if (fh === null) {
+      // Small enough to have been kept whole: written like a Buffer.
+      await this.#putBuffer(sha256, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      return { sha256, size };
+    }
+    await fh.close();
+    const existing = this.#pending.get(sha256);
+    if (existing) {
+      // Same content already pending: keep one copy.
+      this.#strays.push(tmp!);
+      await existing.written;
     } else {
-      this.#pending.set(sha256, { tmp, sha256 });
+      this.#pending.set(sha256, { tmp: tmp!, sha256, written: Promise.resolve() });
     }
     return { sha256, size };
   }
@@ -132,23 +188,38 @@ class FsBlobBatch implements BlobBatch {
 
   async commit(): Promise<void> {
     const items = [...this.#pending.values()];
-    await Promise.all(items.map((p) => fsyncFile(p.tmp)));
+    await Promise.all(items.map((p) => p.written));
+    await Promise.all(items.map((p) => syncFile(p.tmp, false)));
     const dirs = new Set<string>();
-    for (const p of items) {
-      const target = this.#store.pathOf(p.sha256);
-      const dir = path.dirname(target);
-      if (!dirs.has(dir)) await mkdir(dir, { recursive: true });
-      dirs.add(dir);
-      await rename(p.tmp, target);
-    }
-    await Promise.all([...dirs].map((d) => fsyncFile(d)));
+    await Promise.all(
+      items.map(async (p) => {
+        const target = this.#store.pathOf(p.sha256);
+        const dir = path.dirname(target);
+        dirs.add(dir);
+        try {
+          await rename(p.tmp, target);
+          return;
+        } catch (err) {
+          if (errorCode(err) !== 'ENOENT') throw err;
+        }
+        const created = await mkdir(dir, { recursive: true });
+        if (created !== undefined) {
+          // New directory entries are durable once their parents are fsynced.
+          for (let d = dir; d.length >= created.length && d !== path.dirname(d); d = path.dirname(d)) dirs.add(path.dirname(d));
+        }
+        await rename(p.tmp, target);
+      }),
+    );
+    await Promise.all([...dirs].map((d) => syncFile(d, true)));
     this.#pending.clear();
     await this.#removeStrays();
   }
 
   async abort(): Promise<void> {
-    await Promise.all([...this.#pending.values()].map((p) => rm(p.tmp, { force: true })));
+    const items = [...this.#pending.values()];
     this.#pending.clear();
+    await Promise.allSettled(items.map((p) => p.written));
+    await Promise.all(items.map((p) => rm(p.tmp, { force: true })));
     await this.#removeStrays();
   }
 
@@ -157,12 +228,21 @@ class FsBlobBatch implements BlobBatch {
   }
 }
 
-async function fsyncFile(file: string): Promise<void> {
-  const fh = await open(file, 'r');
+async function writeFile(file: string, content: Buffer): Promise<void> {
+  const fh = await open(file, 'w');
   try {
-    await fh.sync();
+    await fh.writeFile(content);
   } finally {
     await fh.close();
   }
 }
 
+/** fdatasync for a file (its data and what reading it back needs), fsync for a directory. */
+async function syncFile(file: string, directory: boolean): Promise<void> {
+  const fh = await open(file, 'r');
+  try {
+    await (directory ? fh.sync() : fh.datasync());
+  } finally {
+    await fh.close();
+  }
+}

@@ -3,6 +3,8 @@ import { AppError } from '../../errors/index.ts';
 import type { DialectName } from '../db.ts';
 import { coreMigration } from './001-core.ts';
 import { connectMigration } from './002-connect.ts';
+import { outboxMigration } from './003-outbox.ts';
+import { notificationsMigration } from './004-notifications.ts';
 import type { VersionedMigration } from './types.ts';
 
 export interface MigrationDb {
@@ -11,7 +13,7 @@ export interface MigrationDb {
 }
 
 /** Append only: a released migration is never edited, a new one is added. */
-const ALL: VersionedMigration[] = [coreMigration, connectMigration];
+const ALL: VersionedMigration[] = [coreMigration, connectMigration, outboxMigration, notificationsMigration];
 
 /**
  * Brings the schema to the newest version. Kysely's Migrator takes a lock (an advisory lock on

@@ -1,12 +1,26 @@
+import type SQLite from 'better-sqlite3';
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
-import type { DialectName } from '../db.ts';
+import { sqliteHandle, type DialectName } from '../db.ts';
 import type { AttachmentRow, Database, DocumentRow, NewDocument } from '../schema.ts';
 
 export interface DocumentWrite {
   doc: NewDocument;
   attachments: AttachmentRow[];
-  /** Full-text terms in order (from archive/search). */
-  terms: string[];
+  /**
+   * Full-text terms in order (from archive/search): an array, or the terms joined by line feeds
+   * (indexTermLines; no term contains one), which is cheaper to hand between threads.
+   */
+  terms: readonly string[] | string;
+}
+
+/** The terms as SQLite's FTS5 table stores them: separated by single spaces. */
+function ftsText(terms: readonly string[] | string): string {
+  return typeof terms === 'string' ? terms.replaceAll('\n', ' ') : terms.join(' ');
+}
+
+function termList(terms: readonly string[] | string): readonly string[] {
+  if (typeof terms !== 'string') return terms;
+  return terms === '' ? [] : terms.split('\n');
 }
 
 export type InsertOutcome =
@@ -32,7 +46,7 @@ export interface SearchPage {
 }
 
 /** A tsvector literal; terms are letters and digits only, quoting is belt and braces. */
-function tsvectorLiteral(terms: string[]): string {
+function tsvectorLiteral(terms: readonly string[]): string {
   const parts: string[] = [];
   for (let i = 0; i < terms.length; i++) {
     // PostgreSQL positions stop at 16383; later occurrences still count at the last position.
@@ -49,8 +63,108 @@ function fts5Query(terms: string[]): string {
   return terms.map((t) => `"${t.replace(/"/g, '""')}"`).join(' ');
 }
 
+const COLUMN = /^[a-z_][a-z0-9_]*$/;
+
+/** The columns a row sets: like Kysely's values(), keys whose value is undefined are left out. */
+function rowColumns(row: object): string[] {
+  const cols: string[] = [];
+  for (const [key, value] of Object.entries(row)) if (value !== undefined) cols.push(key);
+  return cols;
+}
+
+export interface InsertOptions {
+  /**
+   * Awaited after the rows are written and before the transaction commits; a rejection rolls
+   * it back. The archive passes the commit of the batch's blobs, so that the inserts overlap
+   * its fsyncs while no document is committed before its bytes are on disk.
+   */
+  beforeCommit?: () => Promise<void>;
+}
+
+/**
+ * The SQLite insert path: one IMMEDIATE transaction per batch running prepared better-sqlite3
+ * statements that are made once and reused, where Kysely would compile each query and
+ * better-sqlite3 prepare it again, 4-5 times per document. Same statements, same outcomes.
+ */
+class SqliteInserter {
+  readonly #db: SQLite.Database;
+  readonly #inserts = new Map<string, { cols: string[]; stmt: SQLite.Statement }>();
+  readonly #begin: SQLite.Statement;
+  readonly #commit: SQLite.Statement;
+  readonly #rollback: SQLite.Statement;
+  readonly #existing: SQLite.Statement;
+  readonly #sameMessageId: SQLite.Statement;
+  readonly #flag: SQLite.Statement;
+  readonly #fts: SQLite.Statement;
+
+  constructor(db: SQLite.Database) {
+    this.#db = db;
+    this.#begin = db.prepare('BEGIN IMMEDIATE');
+    this.#commit = db.prepare('COMMIT');
+    this.#rollback = db.prepare('ROLLBACK');
+    this.#existing = db.prepare('SELECT id FROM documents WHERE cabinet_id = ? AND sha256 = ?').pluck();
+    this.#sameMessageId = db.prepare('SELECT id FROM documents WHERE cabinet_id = ? AND message_id = ? AND sha256 != ?').pluck();
+    this.#flag = db.prepare('UPDATE documents SET content_differs = 1 WHERE cabinet_id = ? AND message_id = ?');
+    this.#fts = db.prepare('INSERT INTO document_fts (doc_id, org_id, terms) VALUES (?, ?, ?)');
+  }
+
+  /**
+   * To be called holding Kysely's one connection, so that no Kysely query runs inside this
+   * transaction, which stays open while `beforeCommit` is awaited.
+   */
+  async insertMany(writes: DocumentWrite[], beforeCommit: (() => Promise<void>) | undefined): Promise<InsertOutcome[]> {
+    this.#begin.run();
+    try {
+      const out = writes.map((w) => this.#insertOne(w));
+      if (beforeCommit) await beforeCommit();
+      this.#commit.run();
+      return out;
+    } catch (err) {
+      if (this.#db.inTransaction) this.#rollback.run();
+      throw err;
+    }
+  }
+
+  #insert(table: 'documents' | 'attachments', row: object, suffix: string): SQLite.RunResult {
+    const cols = rowColumns(row);
+    const key = `${table}|${cols.join(',')}`;
+    let entry = this.#inserts.get(key);
+    if (entry === undefined) {
+      for (const c of cols) if (!COLUMN.test(c)) throw new Error(`not a column name: ${JSON.stringify(c)}`);
+      const stmt = this.#db.prepare(`INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})${suffix}`);
+      entry = { cols, stmt };
+      this.#inserts.set(key, entry);
+    }
+    const values = row as Record<string, unknown>;
+    return entry.stmt.run(entry.cols.map((c) => values[c]));
+  }
+
+  #insertOne(w: DocumentWrite): InsertOutcome {
+    const doc = w.doc;
+    if (this.#insert('documents', doc, ' ON CONFLICT (cabinet_id, sha256) DO NOTHING').changes === 0) {
+      const existingId = this.#existing.get(doc.cabinet_id, doc.sha256);
+      if (typeof existingId !== 'string') throw new Error(`document ${doc.sha256} conflicts but cannot be found in cabinet ${doc.cabinet_id}`);
+      return { inserted: false, existingId };
+    }
+    let contentDiffers = false;
+    const messageId = doc.message_id ?? null;
+    if (messageId !== null && this.#sameMessageId.get(doc.cabinet_id, messageId, doc.sha256) !== undefined) {
+      contentDiffers = true;
+      this.#flag.run(doc.cabinet_id, messageId);
+    }
+    for (const a of w.attachments) this.#insert('attachments', a, '');
+    this.#fts.run(doc.id, doc.org_id, ftsText(w.terms));
+    return { inserted: true, id: doc.id, contentDiffers };
+  }
+}
+
+/** Rows per multi-row INSERT on PostgreSQL (well below its 65,535 parameters per statement). */
+const ATTACHMENT_ROWS_PER_INSERT = 1000;
+const FTS_ROWS_PER_INSERT = 100;
+
 export function documentsRepo(db: Kysely<Database>, dialect: DialectName) {
-  async function insertOne(tx: Transaction<Database>, w: DocumentWrite): Promise<InsertOutcome> {
+  /** The document row and the duplicate / Message-ID checks; attachments and terms follow per batch. */
+  async function insertDocument(tx: Transaction<Database>, w: DocumentWrite): Promise<InsertOutcome> {
     const inserted = await tx
       .insertInto('documents')
       .values(w.doc)
@@ -86,15 +200,26 @@ export function documentsRepo(db: Kysely<Database>, dialect: DialectName) {
           .execute();
       }
     }
-    if (w.attachments.length > 0) await tx.insertInto('attachments').values(w.attachments).execute();
-    const terms = dialect === 'sqlite' ? w.terms.join(' ') : tsvectorLiteral(w.terms);
-    if (dialect === 'sqlite') {
-      await sql`INSERT INTO document_fts (doc_id, org_id, terms) VALUES (${w.doc.id}, ${w.doc.org_id}, ${terms})`.execute(tx);
-    } else {
-      await sql`INSERT INTO document_fts (doc_id, org_id, terms) VALUES (${w.doc.id}, ${w.doc.org_id}, ${terms}::tsvector)`.execute(tx);
-    }
     return { inserted: true, id: w.doc.id, contentDiffers };
   }
+
+  /** Attachments and full-text rows of the inserted documents, in multi-row INSERTs. */
+  async function insertDependents(tx: Transaction<Database>, inserted: DocumentWrite[]): Promise<void> {
+    const attachments = inserted.flatMap((w) => w.attachments);
+    for (let i = 0; i < attachments.length; i += ATTACHMENT_ROWS_PER_INSERT) {
+      await tx.insertInto('attachments').values(attachments.slice(i, i + ATTACHMENT_ROWS_PER_INSERT)).execute();
+    }
+    for (let i = 0; i < inserted.length; i += FTS_ROWS_PER_INSERT) {
+      const rows = inserted.slice(i, i + FTS_ROWS_PER_INSERT).map((w) =>
+        dialect === 'sqlite'
+          ? sql`(${w.doc.id}, ${w.doc.org_id}, ${ftsText(w.terms)})`
+          : sql`(${w.doc.id}, ${w.doc.org_id}, ${tsvectorLiteral(termList(w.terms))}::tsvector)`,
+      );
+      await sql`INSERT INTO document_fts (doc_id, org_id, terms) VALUES ${sql.join(rows)}`.execute(tx);
+    }
+  }
+
+  let sqliteInserter: SqliteInserter | undefined;
 
   function filters(f: SearchFilter): RawBuilder<unknown> {
     const like = dialect === 'sqlite' ? sql`LIKE` : sql`ILIKE`;
@@ -117,10 +242,24 @@ export function documentsRepo(db: Kysely<Database>, dialect: DialectName) {
 
   return {
     /** Inserts a batch in one transaction; duplicates (same cabinet + bytes) are reported, not inserted. */
-    async insertMany(writes: DocumentWrite[]): Promise<InsertOutcome[]> {
+    async insertMany(writes: DocumentWrite[], options: InsertOptions = {}): Promise<InsertOutcome[]> {
+      const handle = dialect === 'sqlite' ? sqliteHandle(db) : undefined;
+      if (handle !== undefined) {
+        const inserter = (sqliteInserter ??= new SqliteInserter(handle));
+        // Holding Kysely's one connection: no Kysely transaction is open meanwhile.
+        return db.connection().execute(() => inserter.insertMany(writes, options.beforeCommit));
+      }
       return db.transaction().execute(async (tx) => {
         const out: InsertOutcome[] = [];
-        for (const w of writes) out.push(await insertOne(tx, w));
+        const inserted: DocumentWrite[] = [];
+        // One document at a time: a duplicate or a Message-ID twin may be earlier in the batch.
+        for (const w of writes) {
+          const outcome = await insertDocument(tx, w);
+          out.push(outcome);
+          if (outcome.inserted) inserted.push(w);
+        }
+        await insertDependents(tx, inserted);
+        if (options.beforeCommit) await options.beforeCommit();
         return out;
       });
     },

@@ -1,0 +1,154 @@
+/**
+ * Parsing and tokenizing a message is most of the CPU an import spends (docs/benchmarks.md).
+ * With two cores or more, one worker thread does it (parse-worker.ts) while the main thread
+ * reads the source and does the file-system and database work. One worker, not one per core:
+ * the main thread's share is about as large, and each worker costs memory.
+ *
+ * The worker starts on first use and stops after IDLE_MS without work; it keeps the process
+ * alive only while requests are outstanding. If it cannot start, parsing stays in-process.
+ */
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { ParsedMessage } from './parse/index.ts';
+import type { PreparedMessage } from './prepare.ts';
+
+export interface WorkerRequest {
+  id: number;
+  raw: Uint8Array;
+}
+
+export type WorkerReply =
+  | { id: number; ok: true; parsed: ParsedMessage; terms: string; blobs: Uint8Array[] }
+  | { id: number; ok: false; tooLarge: true }
+  | { id: number; ok: false; tooLarge: false; message: string };
+
+/** A message prepared by the worker, with the attachment bytes the parse extracted, to be stored. */
+export interface PreparedElsewhere extends PreparedMessage {
+  blobs: Buffer[];
+}
+
+const IDLE_MS = 10_000;
+/** Keeps the worker's young generation small; the worker holds little between messages. */
+const WORKER_YOUNG_GENERATION_MB = 8;
+
+const entry = new URL('./parse-worker.ts', import.meta.url).href;
+
+/**
+ * The worker's bootstrap. TypeScript sources run through tsx (bin/mailroom, the npm scripts),
+ * whose module hooks a worker thread does not inherit: the worker registers them itself.
+ */
+function bootstrap(): string {
+  if (!entry.endsWith('.ts')) return `import(${JSON.stringify(entry)});`;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  return `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
+}
+
+interface Waiting {
+  resolve: (value: PreparedElsewhere | null) => void;
+  reject: (err: Error) => void;
+}
+
+export class ParsePool {
+  #worker: Worker | null = null;
+  /** Set when a worker failed before its first reply: parsing then stays in-process. */
+  #broken = false;
+  #answered = false;
+  readonly #waiting = new Map<number, Waiting>();
+  #nextId = 0;
+  #idle: NodeJS.Timeout | null = null;
+
+  /**
+   * Parses and tokenizes `raw` in the worker. Resolves to null when the worker declines (the
+   * message would hold too much in memory there) or cannot run: the caller parses in-process.
+   */
+  prepare(raw: Buffer): Promise<PreparedElsewhere | null> {
+    const worker = this.#start();
+    if (worker === null) return Promise.resolve(null);
+    const id = this.#nextId++;
+    // A copy with its own buffer, transferred rather than cloned: `raw` is often a view of a
+    // much larger read buffer, all of which a structured clone would copy.
+    const copy = new Uint8Array(raw.length);
+    copy.set(raw);
+    const result = new Promise<PreparedElsewhere | null>((resolve, reject) => this.#waiting.set(id, { resolve, reject }));
+    if (this.#waiting.size === 1) {
+      worker.ref();
+      if (this.#idle) clearTimeout(this.#idle);
+      this.#idle = null;
+    }
+    const request: WorkerRequest = { id, raw: copy };
+    worker.postMessage(request, [copy.buffer]);
+    return result;
+  }
+
+  #start(): Worker | null {
+    if (this.#worker !== null || this.#broken) return this.#worker;
+    let worker: Worker;
+    try {
+      worker = new Worker(bootstrap(), { eval: true, resourceLimits: { maxYoungGenerationSizeMb: Number(process.env['XW_YOUNG'] ?? WORKER_YOUNG_GENERATION_MB), ...(process.env['XW_OLD'] ? { maxOldGenerationSizeMb: Number(process.env['XW_OLD']) } : {}) } }); // XXX experiment
+    } catch {
+      this.#broken = true;
+      return null;
+    }
+    worker.unref();
+    this.#answered = false;
+    worker.on('message', (reply: WorkerReply) => this.#onReply(worker, reply));
+    worker.on('error', (err) => this.#onExit(worker, err));
+    worker.on('exit', (code) => this.#onExit(worker, new Error(`the parse worker stopped (exit code ${code})`)));
+    this.#worker = worker;
+    return worker;
+  }
+
+  #onReply(worker: Worker, reply: WorkerReply): void {
+    if (reply.id === -1) { // XXX experiment
+      const m = (reply as unknown as { mem: NodeJS.MemoryUsage }).mem;
+      xw.heap = Math.max(xw.heap, m.heapUsed); xw.total = Math.max(xw.total, m.heapTotal); xw.ext = Math.max(xw.ext, m.external);
+      return;
+    }
+    this.#answered = true;
+    const waiting = this.#waiting.get(reply.id);
+    this.#waiting.delete(reply.id);
+    if (this.#waiting.size === 0) this.#goIdle(worker);
+    if (waiting === undefined) return;
+    if (reply.ok) {
+      const blobs = reply.blobs.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+      waiting.resolve({ parsed: reply.parsed, terms: reply.terms, blobs });
+    } else if (reply.tooLarge) {
+      waiting.resolve(null);
+    } else {
+      waiting.reject(new Error(`parse worker: ${reply.message}`));
+    }
+  }
+
+  #goIdle(worker: Worker): void {
+    worker.unref();
+    this.#idle = setTimeout(() => {
+      if (this.#worker !== worker || this.#waiting.size > 0) return;
+      this.#worker = null;
+      void worker.terminate();
+    }, IDLE_MS);
+    this.#idle.unref();
+  }
+
+  #onExit(worker: Worker, err: Error): void {
+    if (this.#worker !== worker) return;
+    this.#worker = null;
+    if (!this.#answered) {
+      // It never worked (e.g. the module could not load): parse in-process from now on.
+      this.#broken = true;
+      for (const w of this.#waiting.values()) w.resolve(null);
+    } else {
+      for (const w of this.#waiting.values()) w.reject(err);
+    }
+    this.#waiting.clear();
+  }
+}
+
+const xw = { heap: 0, total: 0, ext: 0 }; // XXX experiment
+if (process.env['XW_MEM']) process.on('exit', () => process.stderr.write(`worker peak heapUsed ${(xw.heap / 1048576).toFixed(0)} heapTotal ${(xw.total / 1048576).toFixed(0)} external ${(xw.ext / 1048576).toFixed(0)} MB\n`));
+let shared: ParsePool | null | undefined;
+
+/** The process's parse pool, or null on a single core (parsing in-process is as fast there). */
+export function parsePool(): ParsePool | null {
+  shared ??= os.availableParallelism() > 1 ? new ParsePool() : null;
+  return shared;
+}

@@ -1,0 +1,316 @@
+/**
+ * Shared pieces of the Connect-to-Mail tests: an App opened in this process on a temp data
+ * directory, a service + account + cabinet + rule in one call, messages built by hand, fast
+ * seeding through IMAP APPEND, and an independent imapflow client to look at the mailbox with
+ * (never the code under test).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { ImapFlow, type FetchMessageObject } from 'imapflow';
+import { openApp, type App } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import type { Rule, RuleFilters } from '../../src/connect/index.ts';
+import type { MailboxAction } from '../../src/gateways/index.ts';
+import { createLogger, type Logger } from '../../src/log/index.ts';
+import { run } from '../support/peers/apt.ts';
+import { MAIL_GID, MAIL_UID, type DovecotPeer } from '../support/peers/dovecot.ts';
+
+export const ALICE = 'alice@example.test';
+export const ALICE_PASSWORD = 'alice-secret';
+export const BOB = 'bob@example.test';
+export const BOB_PASSWORD = 'bob-secret';
+
+export function passwordOf(peer: DovecotPeer, user: string): string {
+  const u = peer.users.find((x) => x.user === user);
+  if (!u) throw new Error(`no such peer user ${user}`);
+  return u.password;
+}
+
+// ---------------------------------------------------------------- the app under test
+
+export interface TestApp {
+  app: App;
+  orgId: string;
+  dir: string;
+  /** The environment the app was opened with (for startServer or a CLI child on the same data). */
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/** A fresh data directory with an explicit secret key, and the App on it (logs silent). */
+export async function openTestApp(opts: { dir?: string; env?: Record<string, string>; log?: Logger } = {}): Promise<TestApp> {
+  const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'mr-connect-')));
+  const env = { MAILROOM_DATA: dir, MAILROOM_SECRET_KEY: randomBytes(32).toString('base64'), MAILROOM_LOG_LEVEL: 'silent', ...opts.env };
+  const app = await openApp(loadConfig(env), opts.log ?? createLogger('silent'));
+  const org = await app.orgs.ensureOrg('default');
+  let closed = false;
+  return {
+    app,
+    orgId: org.id,
+    dir,
+    env,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      if (!opts.dir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RuleSpec {
+  name: string;
+  folders?: string[];
+  cabinet?: string;
+  action?: MailboxAction;
+  filters?: RuleFilters;
+  account?: string;
+  user?: string;
+  includeSubfolders?: boolean;
+  useIdle?: boolean;
+  intervalSeconds?: number;
+}
+
+/** The plain-IMAP service "dove" (created once per app), an account per user, the cabinet, then the rule. */
+export async function addRule(t: TestApp, peer: DovecotPeer, spec: RuleSpec): Promise<Rule> {
+  const { app, orgId } = t;
+  const service =
+    (await app.connect.services.list(orgId)).find((s) => s.name === 'dove') ??
+    (await app.connect.services.create(orgId, { name: 'dove', kind: 'imap', host: peer.host, port: peer.imapPort, security: 'none' }));
+  const user = spec.user ?? ALICE;
+  const accountName = spec.account ?? user.split('@')[0]!;
+  const account =
+    (await app.connect.accounts.list(orgId)).find((a) => a.name === accountName) ??
+    (await app.connect.accounts.create(orgId, { name: accountName, serviceId: service.id, username: user, password: passwordOf(peer, user) }));
+  const cabinet = await app.archive.ensureCabinet(orgId, spec.cabinet ?? 'Mail');
+  return app.connect.rules.create(orgId, {
+    name: spec.name,
+    accountId: account.id,
+    cabinetId: cabinet.id,
+    folders: spec.folders ?? ['INBOX'],
+    ...(spec.includeSubfolders !== undefined ? { includeSubfolders: spec.includeSubfolders } : {}),
+    ...(spec.filters ? { filters: spec.filters } : {}),
+    ...(spec.action ? { action: spec.action } : {}),
+    ...(spec.useIdle !== undefined ? { useIdle: spec.useIdle } : {}),
+    ...(spec.intervalSeconds !== undefined ? { intervalSeconds: spec.intervalSeconds } : {}),
+  });
+}
+
+export async function cabinetId(t: TestApp, name = 'Mail'): Promise<string> {
+  return (await t.app.archive.cabinetByName(t.orgId, name)).id;
+}
+
+export async function countDocs(t: TestApp, cabinet = 'Mail'): Promise<number> {
+  return t.app.archive.countDocuments(t.orgId, await cabinetId(t, cabinet));
+}
+
+/** Every document of a cabinet: id, Message-ID, sha256, subject. */
+export async function docs(t: TestApp, cabinet = 'Mail'): Promise<Array<{ id: string; messageId: string | null; sha256: string; subject: string }>> {
+  const rows = await t.app.store.db.kysely
+    .selectFrom('documents')
+    .select(['id', 'message_id', 'sha256', 'subject'])
+    .where('cabinet_id', '=', await cabinetId(t, cabinet))
+    .execute();
+  return rows.map((r) => ({ id: r.id, messageId: r.message_id, sha256: r.sha256, subject: r.subject }));
+}
+
+// ---------------------------------------------------------------- messages
+
+/** RFC 2047 B-encoding for a header value with non-ASCII text. */
+export function encodeWord(text: string): string {
+  return /^[\x20-\x7e]*$/.test(text) ? text : `=?UTF-8?B?${Buffer.from(text, 'utf8').toString('base64')}?=`;
+}
+
+let counter = 0;
+
+export interface MessageSpec {
+  subject: string;
+  from?: string;
+  to?: string;
+  body?: string;
+  date?: Date;
+  messageId?: string;
+  /** Attachments: file name, MIME type, content (random bytes of `size` when no content). */
+  attachments?: Array<{ filename: string; contentType: string; content?: Buffer; size?: number }>;
+}
+
+/** A raw RFC 5322 message with CRLF line ends and a unique Message-ID (unless one is given). */
+export function message(spec: MessageSpec): Buffer {
+  counter++;
+  const id = spec.messageId ?? `t${counter}.${randomBytes(6).toString('hex')}@connect.test`;
+  const head = [
+    `From: ${spec.from ?? 'Alice Sender <alice.sender@example.test>'}`,
+    `To: ${spec.to ?? 'Bob Receiver <bob.receiver@example.test>'}`,
+    `Subject: ${encodeWord(spec.subject)}`,
+    `Date: ${(spec.date ?? new Date('2026-03-14T10:00:00Z')).toUTCString().replace('GMT', '+0000')}`,
+    `Message-ID: <${id}>`,
+    'MIME-Version: 1.0',
+  ];
+  const text = (spec.body ?? `Body of ${spec.subject}`).replace(/\r?\n/g, '\r\n') + '\r\n';
+  if (!spec.attachments || spec.attachments.length === 0) {
+    head.push('Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit');
+    return Buffer.from(`${head.join('\r\n')}\r\n\r\n${text}`, 'utf8');
+  }
+  const boundary = `b-${randomBytes(8).toString('hex')}`;
+  head.push(`Content-Type: multipart/mixed; boundary="${boundary}"`);
+  const parts = [`--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${text}`];
+  for (const a of spec.attachments) {
+    const content = a.content ?? randomBytes(a.size ?? 1000);
+    const b64 = content.toString('base64').replace(/.{76}/g, '$&\r\n');
+    // Non-ASCII file names as RFC 2231 parameters (filename*=UTF-8''...), as real mailers send them.
+    const ascii = /^[\x20-\x7e]*$/.test(a.filename);
+    const param = (key: string) => (ascii ? `${key}="${a.filename}"` : `${key}*=UTF-8''${encodeURIComponent(a.filename)}`);
+    parts.push(
+      `--${boundary}\r\nContent-Type: ${a.contentType}; ${param('name')}\r\nContent-Disposition: attachment; ${param('filename')}\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64}\r\n`,
+    );
+  }
+  parts.push(`--${boundary}--\r\n`);
+  return Buffer.from(`${head.join('\r\n')}\r\n\r\n${parts.join('')}`, 'utf8');
+}
+
+export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+// ---------------------------------------------------------------- the mailbox, seen from outside
+
+/** A second, independent client to look at (and seed) the server with. */
+export async function observer(peer: DovecotPeer, user = ALICE): Promise<ImapFlow> {
+  const client = new ImapFlow({
+    host: peer.host,
+    port: peer.imapPort,
+    secure: false,
+    doSTARTTLS: false,
+    auth: { user, pass: passwordOf(peer, user) },
+    logger: false,
+    disableAutoIdle: true,
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
+export async function withObserver<T>(peer: DovecotPeer, fn: (c: ImapFlow) => Promise<T>, user = ALICE): Promise<T> {
+  const c = await observer(peer, user);
+  try {
+    return await fn(c);
+  } finally {
+    await c.logout().catch(() => c.close());
+  }
+}
+
+/** APPENDs messages (much faster than one `doveadm save` each); creates the folder when missing. */
+export async function append(
+  peer: DovecotPeer,
+  folder: string,
+  raws: Buffer[],
+  opts: { user?: string; flags?: string[]; internalDate?: Date } = {},
+): Promise<void> {
+  await withObserver(
+    peer,
+    async (c) => {
+      if (folder.toUpperCase() !== 'INBOX') await c.mailboxCreate(folder).catch(() => undefined);
+      for (const raw of raws) {
+        const r = await c.append(folder, raw, opts.flags ?? [], opts.internalDate);
+        if (!r) throw new Error(`APPEND to ${folder} failed`);
+      }
+    },
+    opts.user,
+  );
+}
+
+export interface Seen {
+  uid: number;
+  flags: Set<string>;
+  messageId: string;
+  subject: string;
+}
+
+/** The messages of a folder as the server has them now (empty when the folder does not exist). */
+export async function folderMessages(peer: DovecotPeer, folder: string, user = ALICE): Promise<Seen[]> {
+  return withObserver(
+    peer,
+    async (c) => {
+      const out: Seen[] = [];
+      const lock = await c.getMailboxLock(folder, { readOnly: true }).catch(() => null);
+      if (!lock) return out;
+      try {
+        const exists = c.mailbox === false ? 0 : c.mailbox.exists;
+        if (exists === 0) return out;
+        for await (const m of c.fetch('1:*', { uid: true, flags: true, envelope: true }) as AsyncIterable<FetchMessageObject>) {
+          // \Recent is per session (RFC 3501 §2.3.2), not something anyone set: left out.
+          const flags = new Set([...(m.flags ?? [])].filter((f) => f !== '\\Recent'));
+          out.push({ uid: m.uid, flags, messageId: (m.envelope?.messageId ?? '').replace(/^<|>$/g, ''), subject: m.envelope?.subject ?? '' });
+        }
+      } finally {
+        lock.release();
+      }
+      return out.sort((a, b) => a.uid - b.uid);
+    },
+    user,
+  );
+}
+
+/** Ends every IMAP session of `user` on the server (Dovecot's anvil knows them). */
+export async function kick(peer: DovecotPeer, user = ALICE): Promise<void> {
+  const r = await run('doveadm', ['-c', peer.configFile, 'kick', user]);
+  if (r.code !== 0) throw new Error(`doveadm kick ${user} failed (${r.code}): ${r.stderr}`);
+}
+
+/** Resolves when `check()` is true, polling; rejects after `ms` (a generous upper bound, not a timing claim). */
+export async function eventually(check: () => boolean | Promise<boolean>, ms: number, what: string, every = 100): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+/** A logger that keeps every line (as parsed JSON) at `level` and above, for asserting what was logged. */
+export function capturingLogger(level = 'warn'): { log: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = createLogger(level, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { log, lines };
+}
+
+/** The JSON summary `sync --json` prints, with exactly these keys. */
+export const SUMMARY_KEYS = ['rule', 'fetched', 'archived', 'duplicates', 'failed', 'skipped', 'seconds'];
+
+/**
+ * Delivers messages the way a local MDA does with Maildir (write into tmp/, rename into new/),
+ * straight into the peer's mail store: fast for thousands of messages or large ones, where one
+ * IMAP APPEND each would dominate a test's run time. Dovecot assigns UIDs on its next look.
+ * Only INBOX and ASCII folder names (Maildir++: `.Name`); the folder is created over IMAP first.
+ */
+export async function deliverMaildir(peer: DovecotPeer, folder: string, raws: Buffer[], user = ALICE): Promise<void> {
+  await withObserver(
+    peer,
+    async (c) => {
+      if (folder.toUpperCase() !== 'INBOX') await c.mailboxCreate(folder).catch(() => undefined);
+      await c.status(folder, { messages: true }); // makes Dovecot create the Maildir on disk
+    },
+    user,
+  );
+  if (!/^[\x21-\x7e]+$/.test(folder) || folder.includes('.')) throw new Error(`deliverMaildir: unsupported folder name ${folder}`);
+  const root = peer.mailDir(user);
+  const dir = folder.toUpperCase() === 'INBOX' ? root : join(root, `.${folder.replace(/\//g, '.')}`);
+  const { mkdir, writeFile, rename, chown } = await import('node:fs/promises');
+  for (const sub of ['tmp', 'new', 'cur']) {
+    await mkdir(join(dir, sub), { recursive: true });
+    await chown(join(dir, sub), MAIL_UID, MAIL_GID);
+  }
+  const stamp = Math.floor(Date.now() / 1000);
+  for (const [i, raw] of raws.entries()) {
+    const name = `${stamp}.M${i}R${randomBytes(4).toString('hex')}P${process.pid}.mailroom-test,S=${raw.length}`;
+    await writeFile(join(dir, 'tmp', name), raw);
+    await chown(join(dir, 'tmp', name), MAIL_UID, MAIL_GID);
+    await rename(join(dir, 'tmp', name), join(dir, 'new', name));
+  }
+}
