@@ -12,9 +12,11 @@ import { Worker } from 'node:worker_threads';
 import type { ParsedMessage } from './parse/index.ts';
 import type { PreparedMessage } from './prepare.ts';
 
-export interface WorkerRequest {
-  id: number;
-  raw: Uint8Array;
+/** A raw message: in the shared ring at `at` (see Ring), or, when it has no room, transferred. */
+export type WorkerRequest = { id: number; at: number; length: number } | { id: number; raw: Uint8Array };
+
+export interface WorkerData {
+  ring: SharedArrayBuffer;
 }
 
 export type WorkerReply =
@@ -46,10 +48,59 @@ function bootstrap(): string {
 interface Waiting {
   resolve: (value: PreparedElsewhere | null) => void;
   reject: (err: Error) => void;
+  /** The message's region in the ring, or -1. */
+  at: number;
+}
+
+/** Bytes of raw messages on their way to the worker (typically two batches: about 2 MB). */
+const RING_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Raw messages go to the worker through one shared buffer, allocated in turn (first in, first
+ * out, as the worker answers in order), instead of a new buffer per message: a buffer per
+ * message is garbage on both threads, and V8 collects such external memory only in bulk.
+ */
+class Ring {
+  readonly buffer = new SharedArrayBuffer(RING_BYTES);
+  readonly #bytes = new Uint8Array(this.buffer);
+  /** Regions in use, oldest first. */
+  readonly #live: Array<{ start: number; end: number; done: boolean }> = [];
+
+  /** Copies `raw` in and returns where, or -1 when there is no room. */
+  put(raw: Buffer): number {
+    const len = raw.length;
+    let start = -1;
+    const first = this.#live[0];
+    const last = this.#live[this.#live.length - 1];
+    if (first === undefined || last === undefined) {
+      if (len <= RING_BYTES) start = 0;
+    } else if (last.start >= first.start) {
+      // Not wrapped: free after the last region, and before the first.
+      if (RING_BYTES - last.end >= len) start = last.end;
+      else if (first.start >= len) start = 0;
+    } else if (first.start - last.end >= len) {
+      start = last.end;
+    }
+    if (start < 0) return -1;
+    this.#bytes.set(raw, start);
+    this.#live.push({ start, end: start + len, done: false });
+    return start;
+  }
+
+  release(start: number): void {
+    const region = this.#live.find((r) => r.start === start && !r.done);
+    if (region) region.done = true;
+    while (this.#live[0]?.done) this.#live.shift();
+  }
+
+  clear(): void {
+    this.#live.length = 0;
+  }
 }
 
 export class ParsePool {
   #worker: Worker | null = null;
+  readonly #ring = new Ring();
   /** Set when a worker failed before its first reply: parsing then stays in-process. */
   #broken = false;
   #answered = false;
@@ -65,18 +116,24 @@ export class ParsePool {
     const worker = this.#start();
     if (worker === null) return Promise.resolve(null);
     const id = this.#nextId++;
-    // A copy with its own buffer, transferred rather than cloned: `raw` is often a view of a
-    // much larger read buffer, all of which a structured clone would copy.
-    const copy = new Uint8Array(raw.length);
-    copy.set(raw);
-    const result = new Promise<PreparedElsewhere | null>((resolve, reject) => this.#waiting.set(id, { resolve, reject }));
+    const at = this.#ring.put(raw);
+    const result = new Promise<PreparedElsewhere | null>((resolve, reject) => this.#waiting.set(id, { resolve, reject, at }));
     if (this.#waiting.size === 1) {
       worker.ref();
       if (this.#idle) clearTimeout(this.#idle);
       this.#idle = null;
     }
-    const request: WorkerRequest = { id, raw: copy };
-    worker.postMessage(request, [copy.buffer]);
+    if (at >= 0) {
+      const request: WorkerRequest = { id, at, length: raw.length };
+      worker.postMessage(request);
+    } else {
+      // No room in the ring: a copy with its own buffer, transferred rather than cloned (a
+      // clone of a view would copy the whole buffer behind it).
+      const copy = new Uint8Array(raw.length);
+      copy.set(raw);
+      const request: WorkerRequest = { id, raw: copy };
+      worker.postMessage(request, [copy.buffer]);
+    }
     return result;
   }
 
@@ -84,7 +141,8 @@ export class ParsePool {
     if (this.#worker !== null || this.#broken) return this.#worker;
     let worker: Worker;
     try {
-      worker = new Worker(bootstrap(), { eval: true, resourceLimits: { maxYoungGenerationSizeMb: Number(process.env['XW_YOUNG'] ?? WORKER_YOUNG_GENERATION_MB), ...(process.env['XW_OLD'] ? { maxOldGenerationSizeMb: Number(process.env['XW_OLD']) } : {}) } }); // XXX experiment
+      const workerData: WorkerData = { ring: this.#ring.buffer };
+      worker = new Worker(bootstrap(), { eval: true, workerData, resourceLimits: { maxYoungGenerationSizeMb: Number(process.env['XW_YOUNG'] ?? WORKER_YOUNG_GENERATION_MB), ...(process.env['XW_OLD'] ? { maxOldGenerationSizeMb: Number(process.env['XW_OLD']) } : {}) } }); // XXX experiment
     } catch {
       this.#broken = true;
       return null;
@@ -109,6 +167,7 @@ export class ParsePool {
     this.#waiting.delete(reply.id);
     if (this.#waiting.size === 0) this.#goIdle(worker);
     if (waiting === undefined) return;
+    if (waiting.at >= 0) this.#ring.release(waiting.at);
     if (reply.ok) {
       const blobs = reply.blobs.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
       waiting.resolve({ parsed: reply.parsed, terms: reply.terms, blobs });
@@ -140,6 +199,7 @@ export class ParsePool {
       for (const w of this.#waiting.values()) w.reject(err);
     }
     this.#waiting.clear();
+    this.#ring.clear();
   }
 }
 

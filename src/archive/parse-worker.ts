@@ -5,9 +5,9 @@
  * more than MAX_HELD_BYTES is declined, and the main thread parses it itself, streaming.
  */
 import { createHash } from 'node:crypto';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { parseMessage, type AttachmentSink } from './parse/index.ts';
-import type { WorkerReply, WorkerRequest } from './parse-pool.ts';
+import type { WorkerData, WorkerReply, WorkerRequest } from './parse-pool.ts';
 import { prepared } from './prepare.ts';
 
 /** Attachment bytes one message may hold in memory here (nested messages count each level). */
@@ -18,8 +18,20 @@ class TooLarge extends Error {}
 const port = parentPort;
 if (port === null) throw new Error('parse-worker.ts runs as a worker thread only');
 
+const ring = Buffer.from((workerData as WorkerData).ring);
+/** One message at a time is parsed from here (a private copy: the parse never sees the shared ring). */
+let scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
+function rawOf(req: WorkerRequest): Buffer {
+  if ('raw' in req) return Buffer.from(req.raw.buffer, req.raw.byteOffset, req.raw.byteLength);
+  if (scratch.length < req.length) scratch = Buffer.allocUnsafeSlow(Math.max(req.length, scratch.length * 2));
+  ring.copy(scratch, 0, req.at, req.at + req.length);
+  return scratch.subarray(0, req.length);
+}
+
 async function handle(req: WorkerRequest): Promise<void> {
-  const raw = Buffer.from(req.raw.buffer, req.raw.byteOffset, req.raw.byteLength);
+  // Nothing of the parse result refers to these bytes (attachments are copied, text decoded).
+  const raw = rawOf(req);
   const blobs: Uint8Array[] = [];
   let held = 0;
   const sink: AttachmentSink = async (content) => {

@@ -48,10 +48,11 @@ interface Spill {
  * "From " line (or ends the file). Lines quoted as ">From ", ">>From ", ... lose one ">" (mboxrd;
  * for mboxo files this undoes the quoting of "From " lines too).
  *
- * The scan is done with Buffer.indexOf over 1 MiB reads, carrying only the last partial line (and
- * a trailing blank line) from one read to the next. A message smaller than the in-memory limit is
- * handed on as a Buffer (usually a view of the read buffer, without copying); a larger one is
- * written to a temporary file as it is scanned and handed on as a stream of that file.
+ * The scan is done with Buffer.indexOf over 1 MiB reads into two buffers used in turn, carrying
+ * only the last partial line (and a trailing blank line) from one read to the next. A message
+ * smaller than the in-memory limit is handed on as a Buffer of its own (copied out of the read
+ * buffer, so that no message keeps a whole read buffer alive); a larger one is written to a
+ * temporary file as it is scanned and handed on as a stream of that file.
  */
 export async function* readMbox(file: string, options: MboxOptions = {}): AsyncGenerator<SourceMessage> {
   const chunkSize = options.chunkSize ?? CHUNK;
@@ -70,6 +71,8 @@ export async function* readMbox(file: string, options: MboxOptions = {}): AsyncG
   let skippingEnvelope = true; // inside a "From " envelope line
   let parts: Buffer[] = [];
   let partsSize = 0;
+  /** parts is one buffer of its own (not a view of a read buffer). */
+  let partsOwned = false;
   let spill: Spill | null = null;
   let pending: Array<SourceMessage> = [];
 
@@ -93,11 +96,13 @@ export async function* readMbox(file: string, options: MboxOptions = {}): AsyncG
       for (const p of parts) await writeSpill(spill, p);
       parts = [];
       partsSize = 0;
+      partsOwned = false;
     }
     if (spill !== null) await writeSpill(spill, buf);
     else {
       parts.push(buf);
       partsSize += buf.length;
+      partsOwned = false;
     }
   }
 
@@ -117,10 +122,19 @@ export async function* readMbox(file: string, options: MboxOptions = {}): AsyncG
       parts = [];
       return; // an empty message: nothing to archive
     }
-    const raw = parts.length === 1 ? parts[0]! : Buffer.concat(parts, partsSize);
+    // A copy of its own: the read buffers are reused, and a message does not keep one alive.
+    const raw = partsOwned ? parts[0]! : Buffer.concat(parts, partsSize);
     pending.push({ file: `${file}#${number}`, raw, size: partsSize, sourceBytes });
     parts = [];
     partsSize = 0;
+    partsOwned = false;
+  }
+
+  /** Copies what the current message holds of the read buffer, before the buffer is reused. */
+  function ownParts(): void {
+    if (partsOwned || parts.length === 0) return;
+    parts = [Buffer.concat(parts, partsSize)];
+    partsOwned = true;
   }
 
   /** Appends r[a, b) to the current message, removing one ">" from each ">*From " line. */
@@ -194,20 +208,29 @@ export async function* readMbox(file: string, options: MboxOptions = {}): AsyncG
     let position = 0;
     let carry: Buffer = EMPTY;
     let carryAtLineStart = true;
-    const read = (): Promise<Buffer> => readChunk(fh, file, position, chunkSize);
     const head = await readChunk(fh, file, 0, 5);
     if (!looksLikeMbox(head)) {
       throw sourceError(file, head.length === 0 ? 'the file is empty' : 'it is not an mbox file (it does not start with a "From " line)');
     }
-    let next: Promise<Buffer> | null = read();
+    // Two read buffers, used in turn: one is scanned while the next read fills the other. A
+    // read lands at `reserve`, and the partial line carried over from the previous region is
+    // copied right before it (a carry is at most maxCarry plus a blank line's two bytes).
+    const reserve = maxCarry + 2;
+    const buffers = [Buffer.allocUnsafeSlow(reserve + chunkSize), Buffer.allocUnsafeSlow(reserve + chunkSize)];
+    let current = 0;
+    let next: Promise<number> | null = readInto(fh, file, buffers[current]!, reserve, chunkSize, position);
     while (next !== null) {
-      const chunk: Buffer = await next;
+      const bytes: number = await next;
+      const buf = buffers[current]!;
       const offset = position - carry.length;
-      position += chunk.length;
-      const eof: boolean = chunk.length === 0;
-      // Read ahead while this chunk is scanned.
-      next = eof ? null : read();
-      const win = carry.length === 0 ? chunk : chunk.length === 0 ? carry : Buffer.concat([carry, chunk]);
+      position += bytes;
+      const eof: boolean = bytes === 0;
+      carry.copy(buf, reserve - carry.length);
+      const win = buf.subarray(reserve - carry.length, reserve + bytes);
+      carry = EMPTY;
+      // The other buffer is free now (what was needed of it is copied): read ahead into it.
+      current = 1 - current;
+      next = eof ? null : readInto(fh, file, buffers[current]!, reserve, chunkSize, position);
       if (eof) {
         await scan(win, offset, carryAtLineStart, true);
       } else {
@@ -229,6 +252,7 @@ export async function* readMbox(file: string, options: MboxOptions = {}): AsyncG
           carryAtLineStart = nextAtLineStart;
         }
         carry = end === win.length ? EMPTY : win.subarray(end);
+        ownParts();
       }
       if (pending.length > 0) {
         const out = pending;
@@ -244,6 +268,14 @@ export async function* readMbox(file: string, options: MboxOptions = {}): AsyncG
     }
     for (const m of pending) if (!Buffer.isBuffer(m.raw)) m.raw.destroy();
     await fh.close().catch(() => undefined);
+  }
+}
+
+async function readInto(fh: FileHandle, file: string, buf: Buffer, at: number, size: number, position: number): Promise<number> {
+  try {
+    return (await fh.read(buf, at, size, position)).bytesRead;
+  } catch (err) {
+    throw ioError(file, err);
   }
 }
 

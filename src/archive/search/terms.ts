@@ -11,11 +11,12 @@
  *
  * `tokenizeGeneral` states these rules directly. `tokenize` gives exactly the same terms faster
  * (test/archive/terms.test.ts compares them): most mail text is ASCII, and an ASCII word between
- * ASCII separators needs no Unicode work, only lower-casing. Everything else is handed to the
- * general path in regions that start and end at an ASCII character. That is exact because no
- * Unicode normalisation crosses such a boundary (an ASCII character never decomposes, has
- * combining class 0 and is never the second character of a composition), and neither a word
- * nor a CJK run can span an ASCII separator.
+ * ASCII separators needs no Unicode work, only lower-casing. Every other token (the characters
+ * between two ASCII separators) is handed to the general path alone, and its terms are cached.
+ * That is exact because no Unicode normalisation crosses the boundary before an ASCII character
+ * (it never decomposes, has combining class 0 and is never the second character of a
+ * composition), nor the one after an ASCII separator unless a combining mark follows it (see
+ * pushToken), and neither a word nor a CJK run can span an ASCII separator.
  */
 const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\u30FC]+/u;
 const SPLIT_CJK = new RegExp(`(${CJK.source})`, 'u');
@@ -103,12 +104,42 @@ for (let c = 0; c < 128; c++) {
   if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) ASCII_ALNUM[c] = 1;
 }
 
+/**
+ * A combining mark right after an ASCII separator may compose with it (e.g. "<" + U+0338 is
+ * "≮"), so such a token's terms depend on the character before it. Every other token's terms
+ * depend on the token alone: Unicode's compositions with an ASCII first character all have a
+ * combining mark second.
+ */
+const STARTS_WITH_MARK = /^\p{M}/u;
+
+/** Tokens up to this length have their terms cached (index terms only). */
+const TOKEN_CACHE_MAX_LENGTH = 48;
+const TOKEN_CACHE_LIMIT = 20_000;
+const tokenCache = new Map<string, string[]>();
+
+/** The general path for one non-ASCII token, `text[start, end)`, bounded by ASCII separators. */
+function pushToken(out: string[], text: string, start: number, end: number, forQuery: boolean): void {
+  const first = text.charCodeAt(start);
+  // A token that may compose with the separator before it goes with that separator.
+  const context = start > 0 && first >= 0x300 && STARTS_WITH_MARK.test(text.slice(start, start + 2));
+  if (forQuery || context || end - start > TOKEN_CACHE_MAX_LENGTH) {
+    tokenizeInto(out, text.slice(context ? start - 1 : start, end), forQuery);
+    return;
+  }
+  const token = text.slice(start, end);
+  let terms = tokenCache.get(token);
+  if (terms === undefined) {
+    terms = [];
+    tokenizeInto(terms, token, false);
+    if (tokenCache.size >= TOKEN_CACHE_LIMIT) tokenCache.clear();
+    tokenCache.set(token, terms);
+  }
+  for (let k = 0; k < terms.length; k++) out.push(terms[k]!);
+}
+
 function tokenize(text: string, forQuery: boolean): string[] {
   const out: string[] = [];
   const n = text.length;
-  // Start of a region waiting for the general path; it always starts at an ASCII character
-  // (the separator before a token with non-ASCII characters) or at the start of the text.
-  let pending = -1;
   let i = 0;
   while (i < n && out.length < MAX_TERMS) {
     let c = text.charCodeAt(i);
@@ -127,20 +158,13 @@ function tokenize(text: string, forQuery: boolean): string[] {
       else if (c <= 0x5a && c >= 0x41) upper = true;
     }
     if (!ascii) {
-      if (pending < 0) pending = start > 0 ? start - 1 : 0;
+      pushToken(out, text, start, i, forQuery);
       continue;
-    }
-    if (pending >= 0) {
-      // The region ends before this token's first character, an ASCII one.
-      tokenizeInto(out, text.slice(pending, start), forQuery);
-      pending = -1;
-      if (out.length >= MAX_TERMS) break;
     }
     const end = i - start > MAX_TERM ? start + MAX_TERM : i;
     const word = text.slice(start, end);
     out.push(upper ? word.toLowerCase() : word);
   }
-  if (pending >= 0 && out.length < MAX_TERMS) tokenizeInto(out, text.slice(pending), forQuery);
   return out.length > MAX_TERMS ? out.slice(0, MAX_TERMS) : out;
 }
 

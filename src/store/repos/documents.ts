@@ -13,9 +13,13 @@ export interface DocumentWrite {
   terms: readonly string[] | string;
 }
 
-/** The terms as SQLite's FTS5 table stores them: separated by single spaces. */
+/**
+ * The terms as SQLite's FTS5 table gets them: separated by spaces, or by line feeds when they
+ * come joined so. Its `ascii` tokenizer splits at every ASCII character that is not a letter or
+ * digit, so both index and rank exactly alike.
+ */
 function ftsText(terms: readonly string[] | string): string {
-  return typeof terms === 'string' ? terms.replaceAll('\n', ' ') : terms.join(' ');
+  return typeof terms === 'string' ? terms : terms.join(' ');
 }
 
 function termList(terms: readonly string[] | string): readonly string[] {
