@@ -142,7 +142,7 @@ export class ParsePool {
     let worker: Worker;
     try {
       const workerData: WorkerData = { ring: this.#ring.buffer };
-      worker = new Worker(bootstrap(), { eval: true, workerData, resourceLimits: { maxYoungGenerationSizeMb: Number(process.env['XW_YOUNG'] ?? WORKER_YOUNG_GENERATION_MB), ...(process.env['XW_OLD'] ? { maxOldGenerationSizeMb: Number(process.env['XW_OLD']) } : {}) } }); // XXX experiment
+      worker = new Worker(bootstrap(), { eval: true, workerData, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     } catch {
       this.#broken = true;
       return null;
@@ -157,11 +157,6 @@ export class ParsePool {
   }
 
   #onReply(worker: Worker, reply: WorkerReply): void {
-    if (reply.id === -1) { // XXX experiment
-      const m = (reply as unknown as { mem: NodeJS.MemoryUsage }).mem;
-      xw.heap = Math.max(xw.heap, m.heapUsed); xw.total = Math.max(xw.total, m.heapTotal); xw.ext = Math.max(xw.ext, m.external);
-      return;
-    }
     this.#answered = true;
     const waiting = this.#waiting.get(reply.id);
     this.#waiting.delete(reply.id);
@@ -203,8 +198,6 @@ export class ParsePool {
   }
 }
 
-const xw = { heap: 0, total: 0, ext: 0 }; // XXX experiment
-if (process.env['XW_MEM']) process.on('exit', () => process.stderr.write(`worker peak heapUsed ${(xw.heap / 1048576).toFixed(0)} heapTotal ${(xw.total / 1048576).toFixed(0)} external ${(xw.ext / 1048576).toFixed(0)} MB\n`));
 let shared: ParsePool | null | undefined;
 
 /** The process's parse pool, or null on a single core (parsing in-process is as fast there). */

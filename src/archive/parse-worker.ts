@@ -73,5 +73,3 @@ let queue = Promise.resolve();
 port.on('message', (req: WorkerRequest) => {
   queue = queue.then(() => handle(req));
 });
-// XXX experiment
-if (process.env['XW_MEM']) setInterval(() => port.postMessage({ id: -1, mem: process.memoryUsage() }), 50).unref();

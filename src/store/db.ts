@@ -47,6 +47,10 @@ export function openSqlite(file: string): Db {
 
 export function openPostgres(url: string): Db {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // An idle client whose server connection ends (a PostgreSQL restart, a terminated backend)
+  // is dropped from the pool and replaced on next use; without a listener pg would throw the
+  // event at the process. Errors of queries in flight still reach their callers.
+  pool.on('error', () => undefined);
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const safe = new URL(url);
   safe.password = '';

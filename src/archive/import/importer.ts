@@ -96,6 +96,12 @@ export function addToSummary(summary: ImportSummary, r: ImportResult): void {
  * because less of each batch survives into V8's old generation.
  */
 const DEFAULT_BATCH_MESSAGES = 50;
+/**
+ * Batches read ahead and handed to the archive's prefetch while earlier ones are ingested: the
+ * worker thread parses them and their blobs are written meanwhile. Two keep it from waiting
+ * for the reader; each costs one more batch in memory.
+ */
+const PREFETCH_BATCHES = 2;
 const DEFAULT_BATCH_BYTES = 8 * 1024 * 1024;
 
 interface Batch {
@@ -109,8 +115,9 @@ interface Batch {
  * order. A message that cannot be archived is a failed result; the run goes on (design §2.3).
  * A message handed on as a stream is ingested alone: a consumed stream cannot be retried.
  *
- * Memory stays bounded: at most `concurrency` batches are being ingested while the next one is
- * read, each at most `batchBytes` (plus a single streamed message, which is never held whole).
+ * Memory stays bounded: at most `concurrency` batches are being ingested while the next ones are
+ * read (up to PREFETCH_BATCHES when the archive can prefetch), each at most `batchBytes` (plus a
+ * single streamed message, which is never held whole).
  */
 export async function* importMessages(archive: IngestPort, entries: AsyncIterable<SourceEntry>, options: ImportOptions): AsyncGenerator<ImportResult> {
   const maxMessages = Math.max(1, options.batchMessages ?? DEFAULT_BATCH_MESSAGES);
@@ -121,8 +128,9 @@ export async function* importMessages(archive: IngestPort, entries: AsyncIterabl
   const inflight: Batch[] = [];
   const current: SourceMessage[] = [];
   let currentBytes = 0;
-  /** Gives up on a prefetched batch whose ingest has not started (if the run stops first). */
-  const unstarted: { cancel: (() => Promise<void>) | null } = { cancel: null };
+  /** Batches read while `depth` are in flight, in source order; the archive is working on them. */
+  const ready: Array<{ messages: SourceMessage[]; items: IngestItem[]; cancel: () => Promise<void> }> = [];
+  const lookahead = archive.prefetch ? PREFETCH_BATCHES : 0;
 
   const start = (messages: SourceMessage[], items: IngestItem[]): void => {
     const run = async (): Promise<ImportResult[]> => {
@@ -157,16 +165,33 @@ export async function* importMessages(archive: IngestPort, entries: AsyncIterabl
     options.onProgress?.({ ...progress });
   }
 
+  /** Starts ready batches while fewer than `depth` are in flight; waits while more than `keep` are ready. */
+  async function* advance(keep: number): AsyncGenerator<ImportResult> {
+    while (ready.length > 0) {
+      if (inflight.length < depth) {
+        const next = ready.shift()!;
+        start(next.messages, next.items);
+      } else if (ready.length > keep) {
+        yield* drainOne();
+      } else {
+        return;
+      }
+    }
+  }
+
   /**
    * Starts a batch once fewer than `depth` are in flight, handing out finished ones meanwhile.
-   * The archive may begin on the batch (prefetch) while the previous one is still being stored.
+   * Until then the archive may begin on it (prefetch), up to `lookahead` batches ahead, so that
+   * their parsing and writing overlap the storing of the batches before them.
    */
   async function* submit(messages: SourceMessage[]): AsyncGenerator<ImportResult> {
     const items: IngestItem[] = messages.map((m) => ({ raw: m.raw, source: prefix + path.resolve(m.file) }));
-    if (inflight.length >= depth) unstarted.cancel = archive.prefetch?.(items) ?? null;
-    while (inflight.length >= depth) yield* drainOne();
-    unstarted.cancel = null;
-    start(messages, items);
+    if (ready.length === 0 && inflight.length < depth) {
+      start(messages, items);
+      return;
+    }
+    ready.push({ messages, items, cancel: archive.prefetch?.(items) ?? (async () => undefined) });
+    yield* advance(lookahead);
   }
 
   try {
@@ -174,6 +199,8 @@ export async function* importMessages(archive: IngestPort, entries: AsyncIterabl
       if (isSourceFailure(entry)) {
         if (current.length > 0) yield* submit(current.splice(0));
         currentBytes = 0;
+        // The batches before it start first: results come in source order.
+        yield* advance(0);
         const failure: ImportResult = { ok: false, file: entry.file, error: entry.error };
         inflight.push({ results: Promise.resolve([failure]), sourceBytes: entry.sourceBytes });
         // Many unreadable files in a row must not pile up either.
@@ -196,11 +223,13 @@ export async function* importMessages(archive: IngestPort, entries: AsyncIterabl
       }
     }
     if (current.length > 0) yield* submit(current.splice(0));
+    yield* advance(0);
     while (inflight.length > 0) yield* drainOne();
   } finally {
     // Stopped early: let the ingests already started finish before the caller closes the app,
-    // and release streams that will never be read.
-    for (const m of current) if (m.raw instanceof Readable) m.raw.destroy();
-    await Promise.allSettled([...inflight.map((b) => b.results), unstarted.cancel?.()]);
+    // give up on the batches not started, and release streams that will never be read.
+    const abandoned = ready.splice(0);
+    for (const m of [...current, ...abandoned.flatMap((b) => b.messages)]) if (m.raw instanceof Readable) m.raw.destroy();
+    await Promise.allSettled([...inflight.map((b) => b.results), ...abandoned.map((b) => b.cancel())]);
   }
 }

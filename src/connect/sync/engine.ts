@@ -3,7 +3,6 @@ import type { Readable } from 'node:stream';
 import { AppError, isAppError, toAppError } from '../../errors/index.ts';
 import type { Archive, IngestItem } from '../../archive/index.ts';
 import type { LedgerKey, Store } from '../../store/index.ts';
-import { syncRepo } from '../../store/repos/sync.ts';
 import type { ConnectionSettings, Cursor, MailSource, MessageRef, MessageSummary } from '../../gateways/index.ts';
 import type { Logger } from '../../log/index.ts';
 import type { Rule } from '../rules.ts';
@@ -311,16 +310,9 @@ async function recordFailure(deps: SyncDeps, rule: Rule, m: MessageSummary, err:
   await deps.store.sync.ledgerRecord(...failureEntry(deps, rule, m, err));
 }
 
-/**
- * The ledger rows of one archived batch in one transaction: one commit (with SQLite's
- * synchronous=FULL, one fsync) per batch instead of one per message.
- */
+/** The ledger rows of one archived batch in one commit, not one commit (and fsync) per message. */
 async function recordBatch(store: Store, entries: LedgerEntry[]): Promise<void> {
-  if (entries.length === 0) return;
-  await store.db.kysely.transaction().execute(async (tx) => {
-    const ledger = syncRepo(tx);
-    for (const [key, value] of entries) await ledger.ledgerRecord(key, value);
-  });
+  await store.sync.ledgerRecordMany(entries);
 }
 
 async function archiveAndAct(deps: SyncDeps, source: MailSource, rule: Rule, folder: string, accountName: string, items: Pending[], summary: SyncSummary): Promise<void> {

@@ -9,8 +9,18 @@ export interface LedgerKey {
 }
 
 /** The sync engine's memory: ledger of handled messages, cursors, leases and run history. */
+export type LedgerValue = { orgId: string; status: LedgerStatus; documentId: string | null; reason: string | null; subject: string; now: string };
+
 export function syncRepo(db: Kysely<Database>) {
   return {
+    /** Several ledger rows in one transaction: one commit (one fsync on SQLite) per archived batch. */
+    async ledgerRecordMany(entries: Array<[LedgerKey, LedgerValue]>): Promise<void> {
+      if (entries.length === 0) return;
+      await db.transaction().execute(async (tx) => {
+        const repo = syncRepo(tx);
+        for (const [key, value] of entries) await repo.ledgerRecord(key, value);
+      });
+    },
     async ledgerGet(k: LedgerKey): Promise<LedgerRow | undefined> {
       return db
         .selectFrom('sync_ledger')
@@ -33,10 +43,7 @@ export function syncRepo(db: Kysely<Database>) {
         .where('msg_key', 'in', keys)
         .execute();
     },
-    async ledgerRecord(
-      k: LedgerKey,
-      v: { orgId: string; status: LedgerStatus; documentId: string | null; reason: string | null; subject: string; now: string },
-    ): Promise<void> {
+    async ledgerRecord(k: LedgerKey, v: LedgerValue): Promise<void> {
       await db
         .insertInto('sync_ledger')
         .values({
