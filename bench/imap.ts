@@ -21,13 +21,13 @@
  * (archive.ingest, blob batch commit, documents.insertMany, the sync repo) and on ImapSource's
  * changes()/fetchRaw(); their cost is a few microseconds per message.
  */
+import { runSelfForJson } from './child-json.ts';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openApp, type App } from '../src/app.ts';
 import { loadConfig } from '../src/config/index.ts';
@@ -328,18 +328,7 @@ interface Seeded extends GenerateResult {
 
 /** Generation runs in a child process, so that its garbage does not count in our memory figures. */
 function generateInChild(maildir: string): Promise<GenerateResult> {
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--generate-into', maildir, '--count', String(COUNT), '--seed', String(SEED)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let stdout = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code !== 0) reject(new Error(`generation failed (exit code ${code})`));
-      else resolve(JSON.parse(stdout) as GenerateResult);
-    });
-  });
+  return runSelfForJson<GenerateResult>(import.meta.url, ['--generate-into', maildir, '--count', String(COUNT), '--seed', String(SEED)]);
 }
 
 async function seed(peer: DovecotPeer): Promise<Seeded> {

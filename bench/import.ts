@@ -13,7 +13,8 @@
  * --max-semi-space-size=2, --heap-growing-percent=100): the benchmark re-runs itself with them
  * unless they are given already; `--node-defaults` measures with Node's defaults instead.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { runSelfForJson } from './child-json.ts';
+import { spawnSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -430,18 +431,7 @@ interface Prepared {
  */
 function prepareInChild(mbox: string, generateIt: boolean): Promise<Prepared> {
   const what = generateIt ? ['--generate-into', mbox] : ['--scan-only', mbox];
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...what, '--count', String(COUNT), '--size', String(SIZE_KB), '--seed', String(args.seed)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let stdout = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code !== 0) reject(new Error(`generation failed (exit code ${code})`));
-      else resolve(JSON.parse(stdout) as Prepared);
-    });
-  });
+  return runSelfForJson<Prepared>(import.meta.url, [...what, '--count', String(COUNT), '--size', String(SIZE_KB), '--seed', String(args.seed)]);
 }
 
 /** Microseconds to create, write and close a small file in `dir` (file systems differ a lot). */

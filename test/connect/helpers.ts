@@ -17,6 +17,7 @@ import type { MailboxAction } from '../../src/gateways/index.ts';
 import { createLogger, type Logger } from '../../src/log/index.ts';
 import { run } from '../support/peers/apt.ts';
 import { MAIL_GID, MAIL_UID, type DovecotPeer } from '../support/peers/dovecot.ts';
+import { encodeWord } from '../support/mime.ts';
 
 export const ALICE = 'alice@example.test';
 export const ALICE_PASSWORD = 'alice-secret';
@@ -119,10 +120,6 @@ export async function docs(t: TestApp, cabinet = 'Mail'): Promise<Array<{ id: st
 
 // ---------------------------------------------------------------- messages
 
-/** RFC 2047 B-encoding for a header value with non-ASCII text. */
-export function encodeWord(text: string): string {
-  return /^[\x20-\x7e]*$/.test(text) ? text : `=?UTF-8?B?${Buffer.from(text, 'utf8').toString('base64')}?=`;
-}
 
 let counter = 0;
 

@@ -8,6 +8,7 @@ import { ImapFlow } from 'imapflow';
 import type { Change, ConnectionSettings, Cursor, MailSource } from '../../../src/gateways/ports.ts';
 import { run } from '../../support/peers/apt.ts';
 import type { DovecotPeer } from '../../support/peers/dovecot.ts';
+import { encodeWord } from '../../support/mime.ts';
 
 export function plainSettings(peer: DovecotPeer, user: string, password: string, extra: Partial<ConnectionSettings> = {}): ConnectionSettings {
   return {
@@ -52,10 +53,6 @@ export async function withObserver<T>(peer: DovecotPeer, user: string, fn: (c: I
   }
 }
 
-/** RFC 2047 B-encoding for a header value with non-ASCII text. */
-export function encodeWord(text: string): string {
-  return /^[\x20-\x7e]*$/.test(text) ? text : `=?UTF-8?B?${Buffer.from(text, 'utf8').toString('base64')}?=`;
-}
 
 let counter = 0;
 
