@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { BlobBatch, BlobRef, BlobStore, DocumentWrite, Store } from '../store/index.ts';
 import { parseMessage, type ParsedMessage } from './parse/index.ts';
-import type { PreparedElsewhere } from './parse-pool.ts';
 import { prepared, type PreparedMessage } from './prepare.ts';
 
 /** A message as it arrives: its raw bytes (a Buffer, or a stream for large ones) and where it came from. */
@@ -94,20 +93,17 @@ export function parsedFromMemory(raw: IngestItem['raw']): raw is Buffer {
 }
 
 /** Starts parsing a raw message elsewhere (parse-pool.ts); null from the promise means "declined". */
-export type ParseElsewhere = (raw: Buffer) => Promise<PreparedElsewhere | null>;
+export type ParseElsewhere = (raw: Buffer) => Promise<PreparedMessage | null>;
 
 /**
  * A batch whose work has started ahead of its ingest (see stageBatch): its blob batch, the
- * writes of its raw messages, and per item the parse running elsewhere, whose attachment bytes
- * are written as soon as it answers.
+ * writes of its raw messages, and per item the parse running elsewhere.
  */
 export interface StagedBatch {
   readonly items: readonly IngestItem[];
   readonly batch: BlobBatch;
   readonly raws: ReadonlyArray<Promise<BlobRef> | undefined>;
-  readonly parses: ReadonlyArray<Promise<PreparedElsewhere | null> | undefined>;
-  /** Writes of extracted attachment bytes started so far. */
-  readonly extracted: Array<Promise<BlobRef>>;
+  readonly parses: ReadonlyArray<Promise<PreparedMessage | null> | undefined>;
   /** Gives up on the batch: waits for what was started, then removes its temp files. */
   cancel(): Promise<void>;
 }
@@ -120,29 +116,19 @@ function quiet<T>(p: Promise<T>): Promise<T> {
 
 /**
  * Starts a batch: every raw message that is in memory goes to the blob store at once, and each
- * one small enough is parsed elsewhere (in the worker thread), its attachments stored as soon as
- * the parse answers. The archive stages the next batch of an import while the current one is
- * committed (service.prefetch), so the file system and the worker keep busy meanwhile.
+ * one small enough is parsed elsewhere (in the worker thread). The archive stages the next
+ * batch of an import while the current one is committed (service.prefetch), so the file system
+ * and the worker keep busy meanwhile.
  */
 export function stageBatch(blobs: BlobStore, items: readonly IngestItem[], parse: ParseElsewhere): StagedBatch {
   const batch = blobs.batch();
-  const extracted: Array<Promise<BlobRef>> = [];
   const raws = items.map((item) => (Buffer.isBuffer(item.raw) ? quiet(batch.put(item.raw)) : undefined));
-  const parses = items.map((item) => {
-    if (!parsedFromMemory(item.raw)) return undefined;
-    return quiet(
-      parse(item.raw).then((result) => {
-        if (result) for (const bytes of result.blobs) extracted.push(quiet(batch.put(bytes)));
-        return result;
-      }),
-    );
-  });
+  const parses = items.map((item) => (parsedFromMemory(item.raw) ? quiet(parse(item.raw)) : undefined));
   const cancel = async (): Promise<void> => {
     await Promise.allSettled([...raws, ...parses]);
-    await Promise.allSettled(extracted);
     await batch.abort();
   };
-  return { items, batch, raws, parses, extracted, cancel };
+  return { items, batch, raws, parses, cancel };
 }
 
 export interface IngestOptions {
@@ -157,8 +143,8 @@ interface Done {
 
 /**
  * The receive path's one door into the archive (design §3): raw bytes to the blob store first,
- * then parse, then one database transaction per batch with the documents, attachments and
- * full-text rows. Blobs are fsynced before the transaction commits, so a committed document
+ * then parse (attachments are digested, not stored apart: docs/decisions/0007), then one
+ * database transaction per batch with the documents, attachment rows and full-text rows. Blobs are fsynced before the transaction commits, so a committed document
  * always has its bytes; a crash before the commit leaves only unreferenced blobs, never a half
  * document. (The rows are written while the blobs are being fsynced; the commit waits for them.)
  */
@@ -186,7 +172,6 @@ export async function ingestBatch(
       if (Buffer.isBuffer(raw)) puts.set(started, quiet(batch.put(raw)));
     }
   };
-  const extracted = staged?.extracted ?? [];
   let committing: Promise<void> | null = null;
   try {
     const done: Done[] = [];
@@ -197,14 +182,13 @@ export async function ingestBatch(
       if (elsewhere) {
         done.push({ ref: puts.get(i)!, message: elsewhere });
       } else if (parsedFromMemory(item.raw)) {
-        done.push({ ref: puts.get(i)!, message: prepared(await parseMessage(item.raw, (content) => batch.put(content))) });
+        done.push({ ref: puts.get(i)!, message: prepared(await parseMessage(item.raw)) });
       } else {
         const ref = await (puts.get(i) ?? batch.put(item.raw));
-        done.push({ ref, message: prepared(await parseMessage(batch.read(ref.sha256), (content) => batch.put(content))) });
+        done.push({ ref, message: prepared(await parseMessage(batch.read(ref.sha256))) });
       }
     }
     const refs = await Promise.all(done.map((d) => d.ref));
-    await Promise.all(extracted);
     const writes = done.map(({ message }, i) => toWrite(orgId, cabinetId, items[i]!, refs[i]!.sha256, refs[i]!.size, message.parsed, message.terms, archivedAt));
     // The blobs are fsynced and renamed while the rows are written; the transaction commits
     // only once that is done.
@@ -221,7 +205,6 @@ export async function ingestBatch(
   } catch (err) {
     // Let writes (and a commit) still in flight finish, so that abort() removes every file they made.
     await Promise.allSettled([...puts.values(), ...(staged?.parses ?? []), committing]);
-    await Promise.allSettled(extracted);
     await batch.abort();
     throw err;
   }

@@ -19,15 +19,7 @@ export interface WorkerData {
   ring: SharedArrayBuffer;
 }
 
-export type WorkerReply =
-  | { id: number; ok: true; parsed: ParsedMessage; terms: string; blobs: Uint8Array[] }
-  | { id: number; ok: false; tooLarge: true }
-  | { id: number; ok: false; tooLarge: false; message: string };
-
-/** A message prepared by the worker, with the attachment bytes the parse extracted, to be stored. */
-export interface PreparedElsewhere extends PreparedMessage {
-  blobs: Buffer[];
-}
+export type WorkerReply = { id: number; ok: true; parsed: ParsedMessage; terms: string } | { id: number; ok: false; message: string };
 
 const IDLE_MS = 10_000;
 /** Keeps the worker's young generation small; the worker holds little between messages. */
@@ -46,7 +38,7 @@ function bootstrap(): string {
 }
 
 interface Waiting {
-  resolve: (value: PreparedElsewhere | null) => void;
+  resolve: (value: PreparedMessage | null) => void;
   reject: (err: Error) => void;
   /** The message's region in the ring, or -1. */
   at: number;
@@ -108,16 +100,13 @@ export class ParsePool {
   #nextId = 0;
   #idle: NodeJS.Timeout | null = null;
 
-  /**
-   * Parses and tokenizes `raw` in the worker. Resolves to null when the worker declines (the
-   * message would hold too much in memory there) or cannot run: the caller parses in-process.
-   */
-  prepare(raw: Buffer): Promise<PreparedElsewhere | null> {
+  /** Parses and tokenizes `raw` in the worker. Resolves to null when the worker cannot run: the caller parses in-process. */
+  prepare(raw: Buffer): Promise<PreparedMessage | null> {
     const worker = this.#start();
     if (worker === null) return Promise.resolve(null);
     const id = this.#nextId++;
     const at = this.#ring.put(raw);
-    const result = new Promise<PreparedElsewhere | null>((resolve, reject) => this.#waiting.set(id, { resolve, reject, at }));
+    const result = new Promise<PreparedMessage | null>((resolve, reject) => this.#waiting.set(id, { resolve, reject, at }));
     if (this.#waiting.size === 1) {
       worker.ref();
       if (this.#idle) clearTimeout(this.#idle);
@@ -164,10 +153,7 @@ export class ParsePool {
     if (waiting === undefined) return;
     if (waiting.at >= 0) this.#ring.release(waiting.at);
     if (reply.ok) {
-      const blobs = reply.blobs.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-      waiting.resolve({ parsed: reply.parsed, terms: reply.terms, blobs });
-    } else if (reply.tooLarge) {
-      waiting.resolve(null);
+      waiting.resolve({ parsed: reply.parsed, terms: reply.terms });
     } else {
       waiting.reject(new Error(`parse worker: ${reply.message}`));
     }

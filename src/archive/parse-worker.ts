@@ -1,19 +1,12 @@
 /**
  * The parse worker's thread (see parse-pool.ts): parses raw messages and computes their index
- * terms, one message at a time, in arrival order. Attachment bytes are kept in memory and sent
- * back with the result for the main thread to store; a message whose attachments would hold
- * more than MAX_HELD_BYTES is declined, and the main thread parses it itself, streaming.
+ * terms, one message at a time, in arrival order. Attachments are only digested here (the
+ * archive keeps the original message, docs/decisions/0007), so nothing but the result goes back.
  */
-import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { parseMessage, type AttachmentSink } from './parse/index.ts';
+import { parseMessage } from './parse/index.ts';
 import type { WorkerData, WorkerReply, WorkerRequest } from './parse-pool.ts';
 import { prepared } from './prepare.ts';
-
-/** Attachment bytes one message may hold in memory here (nested messages count each level). */
-const MAX_HELD_BYTES = 16 * 1024 * 1024;
-
-class TooLarge extends Error {}
 
 const port = parentPort;
 if (port === null) throw new Error('parse-worker.ts runs as a worker thread only');
@@ -30,43 +23,16 @@ function rawOf(req: WorkerRequest): Buffer {
 }
 
 async function handle(req: WorkerRequest): Promise<void> {
-  // Nothing of the parse result refers to these bytes (attachments are copied, text decoded).
+  // Nothing of the parse result refers to these bytes (text is decoded into strings).
   const raw = rawOf(req);
-  const blobs: Uint8Array[] = [];
-  let held = 0;
-  const sink: AttachmentSink = async (content) => {
-    const hash = createHash('sha256');
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of content) {
-      const buf = chunk as Buffer;
-      hash.update(buf);
-      chunks.push(buf);
-      size += buf.length;
-      held += buf.length;
-      if (held > MAX_HELD_BYTES) throw new TooLarge();
-    }
-    // A buffer of its own (not a slice of a shared pool), so that it can be transferred.
-    const bytes = new Uint8Array(size);
-    let offset = 0;
-    for (const c of chunks) {
-      bytes.set(c, offset);
-      offset += c.length;
-    }
-    blobs.push(bytes);
-    return { sha256: hash.digest('hex'), size };
-  };
   let reply: WorkerReply;
   try {
-    const p = prepared(await parseMessage(raw, sink));
-    reply = { id: req.id, ok: true, parsed: p.parsed, terms: p.terms, blobs };
+    const p = prepared(await parseMessage(raw));
+    reply = { id: req.id, ok: true, parsed: p.parsed, terms: p.terms };
   } catch (err) {
-    reply =
-      err instanceof TooLarge
-        ? { id: req.id, ok: false, tooLarge: true }
-        : { id: req.id, ok: false, tooLarge: false, message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+    reply = { id: req.id, ok: false, message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
   }
-  port!.postMessage(reply, reply.ok ? blobs.map((b) => b.buffer as ArrayBuffer) : []);
+  port!.postMessage(reply);
 }
 
 let queue = Promise.resolve();

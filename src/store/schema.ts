@@ -70,6 +70,8 @@ export interface DocumentsTable {
   preview: string;
   /** Values an import rule mapped into the cabinet's own index fields (JSON object of strings). */
   fields_json: Generated<string>;
+  /** SQLite only: the document's rowid in the contentless full-text table (migration 005). */
+  fts_seq?: number | null;
 }
 
 export interface AttachmentsTable {

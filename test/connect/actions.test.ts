@@ -134,11 +134,11 @@ describe('Connect to Mail: mailbox actions', { timeout: 90_000 }, () => {
     const rule = await addRule(t, peer, { name: 'r-delete', folders: [folder], cabinet: 'C-delete', action: { type: 'delete' }, filters: { subject: { regex: '^take' } } });
 
     // A real storage failure for exactly one message: where its blob's directory should be,
-    // there is a file (as after a disk problem), so writing its bytes fails.
+    // there is a directory (as after a disk problem), so storing its bytes fails.
     const sha = sha256(failing);
-    const blocker = join(t.dir, 'blobs', sha.slice(0, 2), sha.slice(2, 4));
-    await mkdir(join(t.dir, 'blobs', sha.slice(0, 2)), { recursive: true });
-    await writeFile(blocker, 'in the way');
+    const blocker = join(t.dir, 'blobs', sha.slice(0, 2), sha);
+    await mkdir(blocker, { recursive: true });
+    await writeFile(join(blocker, 'x'), 'in the way');
 
     const { source } = await t.app.connect.openAccount(t.orgId, 'alice');
     try {
@@ -165,7 +165,7 @@ describe('Connect to Mail: mailbox actions', { timeout: 90_000 }, () => {
     assert.equal(await countDocs(t, 'C-delete'), 3);
 
     // The cause goes away: the next run archives the failed message, and only then deletes it.
-    await rm(blocker);
+    await rm(blocker, { recursive: true });
     const again = await t.app.connect.sync(t.orgId, 'r-delete');
     assert.deepEqual({ archived: again.archived, failed: again.failed }, { archived: 1, failed: 0 });
     assert.deepEqual((await folderMessages(peer, folder)).map((m) => m.subject).sort(), ['leave me (filtered out)', 'marked deleted by someone else']);

@@ -205,11 +205,11 @@ describe('Connect to Mail from the CLI', { timeout: 150_000 }, () => {
     await peer.deliver(ALICE, randomBytes(4000), folder);
     await append(peer, folder, [failing, message({ subject: 'after the bad ones' })]);
 
-    // A real storage failure for exactly one message: a file where its blob directory goes.
+    // A real storage failure for exactly one message: a directory where its blob goes.
     const sha = sha256(failing);
-    const blocker = join(data.dir, 'blobs', sha.slice(0, 2), sha.slice(2, 4));
-    await mkdir(join(data.dir, 'blobs', sha.slice(0, 2)), { recursive: true });
-    await writeFile(blocker, 'in the way');
+    const blocker = join(data.dir, 'blobs', sha.slice(0, 2), sha);
+    await mkdir(blocker, { recursive: true });
+    await writeFile(join(blocker, 'x'), 'in the way');
 
     assert.equal((await cli(['cabinets', 'add', 'Kaputt'])).code, 0);
     const added = await cli(['rules', 'add', 'rk', '--account', 'alice', '--folder', folder, '--cabinet', 'Kaputt', '--after', 'seen']);
@@ -231,7 +231,7 @@ describe('Connect to Mail from the CLI', { timeout: 150_000 }, () => {
     for (const m of box) assert.equal(m.flags.has('\\Seen'), m.subject !== 'cannot be stored right now', m.subject);
 
     // The cause is fixed; forgetting the failure makes the next run pick the message up again.
-    await rm(blocker);
+    await rm(blocker, { recursive: true });
     const reset = await cli(['ledger', 'rk', '--reset', '--failed', '--json']);
     assert.deepEqual(JSON.parse(reset.out), { removed: 1 });
     const retried = await cli(['sync', 'rk', '--json']);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -43,11 +43,22 @@ describe('FsBlobStore', () => {
     const content = Buffer.from('From: a@example.test\r\nSubject: Grüße 🎉\r\n\r\nbody\r\n');
     const ref = await store.put(content);
     assert.deepEqual(ref, { sha256: sha(content), size: content.length });
-    assert.equal(store.pathOf(ref.sha256), join(root, ref.sha256.slice(0, 2), ref.sha256.slice(2, 4), ref.sha256));
+    assert.equal(store.pathOf(ref.sha256), join(root, ref.sha256.slice(0, 2), ref.sha256));
     assert.deepEqual(await readFile(store.pathOf(ref.sha256)), content);
     assert.deepEqual(await readAll(store.get(ref.sha256)), content);
     assert.equal(await store.has(ref.sha256), true);
     assert.deepEqual(await readdir(join(root, 'tmp')), []);
+  });
+
+  test('a blob stored by an earlier version under ab/cd/ is still found, read and verified', async () => {
+    const content = Buffer.from('archived before the one-level layout');
+    const hash = sha(content);
+    const legacy = join(root, hash.slice(0, 2), hash.slice(2, 4));
+    await mkdir(legacy, { recursive: true });
+    await writeFile(join(legacy, hash), content);
+    assert.equal(await store.has(hash), true);
+    assert.deepEqual(await readAll(store.get(hash)), content);
+    assert.deepEqual(await store.verify(hash), { ok: true, actual: hash, size: content.length });
   });
 
   test('put of a stream returns its sha256 and size', async () => {
@@ -71,7 +82,7 @@ describe('FsBlobStore', () => {
     await batch.commit();
     assert.deepEqual(c, a);
     assert.deepEqual(d, a);
-    assert.deepEqual(await filesUnder(root), [join(a.sha256.slice(0, 2), a.sha256.slice(2, 4), a.sha256)]);
+    assert.deepEqual(await filesUnder(root), [join(a.sha256.slice(0, 2), a.sha256)]);
   });
 
   test('a batch is not visible before commit and visible after', async () => {

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Kysely } from 'kysely';
 import { indexTerms, queryTerms } from '../../src/archive/search/terms.ts';
 import { migrate } from '../../src/store/index.ts';
-import type { AttachmentRow, DocumentRow, DocumentWrite, SearchFilter, Store, UserRow } from '../../src/store/index.ts';
+import type { AttachmentRow, DocumentRow, DocumentWrite, NewDocument, SearchFilter, Store, UserRow } from '../../src/store/index.ts';
 import { dialects, openTestStore, type TestStore } from '../support/databases.ts';
 
 const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -56,7 +56,7 @@ function doc(s: DocSpec): DocumentWrite {
     sha256: sha(`${id}/${idx}`),
     part_path: String(idx + 2),
   }));
-  const row: DocumentRow = {
+  const row: NewDocument = {
     fields_json: "{}",
     id,
     org_id: s.org,
@@ -82,6 +82,13 @@ function doc(s: DocSpec): DocumentWrite {
   };
   const terms = indexTerms([subject, `${from.name} ${from.address}`, s.text, ...(s.attachments ?? [])].join('\n'));
   return { doc: row, attachments, terms };
+}
+
+/** A document row as written: without SQLite's internal full-text tie (migration 005). */
+function withoutSeq(row: DocumentRow | undefined): Omit<DocumentRow, 'fts_seq'> | undefined {
+  if (row === undefined) return undefined;
+  const { fts_seq: _seq, ...rest } = row;
+  return rest;
 }
 
 async function insertOne(store: Store, s: DocSpec): Promise<string> {
@@ -240,8 +247,8 @@ for (const dialect of dialects()) {
       test('inserts documents, attachments and reads them back', async () => {
         const w = doc({ org, cabinet: cabA, text: 'Rechnung Nummer 42', attachments: ['rechnung.pdf', 'Übersicht.xlsx'], bytes: 'insert-1' });
         assert.deepEqual(await store.documents.insertMany([w]), [{ inserted: true, id: w.doc.id, contentDiffers: false }]);
-        assert.deepEqual(await store.documents.byId(org, w.doc.id), w.doc);
-        assert.deepEqual(await store.documents.bySha(cabA, w.doc.sha256), w.doc);
+        assert.deepEqual(withoutSeq(await store.documents.byId(org, w.doc.id)), w.doc);
+        assert.deepEqual(withoutSeq(await store.documents.bySha(cabA, w.doc.sha256)), w.doc);
         assert.deepEqual(await store.documents.attachments(w.doc.id), w.attachments);
         assert.equal(await store.documents.byId(await newOrg(store), w.doc.id), undefined, 'not visible from another org');
         assert.deepEqual(await store.documents.insertMany([]), []);
@@ -506,7 +513,7 @@ for (const dialect of dialects()) {
         const seen: DocumentRow[] = [];
         for await (const row of store.documents.iterate(org, undefined, 3)) seen.push(row);
         assert.deepEqual(seen.map((r) => r.id), expected.map((d) => d.id));
-        assert.deepEqual(seen[0], expected[0]);
+        assert.deepEqual(withoutSeq(seen[0]), expected[0]);
 
         const inCab: string[] = [];
         for await (const row of store.documents.iterate(org, cab, 2)) inCab.push(row.id);

@@ -1,4 +1,16 @@
+import { createHash } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
+
+/** The default attachment sink: the SHA-256 and size of the decoded bytes, nothing kept. */
+export async function hashContent(content: Readable): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of content) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), size };
+}
 
 export interface Drained {
   /** The first bytes of the content, up to the `keep` limit. */

@@ -1,6 +1,6 @@
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { parseAddresses } from './addresses.ts';
-import { drain } from './attachments.ts';
+import { drain, hashContent } from './attachments.ts';
 import { decodeBytes, unlabelled, windows1252 } from './charset.ts';
 import { parseMailDate } from './date.ts';
 import { decodeRawText, decodeUnstructured, firstRawHeader, rawHeaderValues } from './header-text.ts';
@@ -13,6 +13,7 @@ import type { Address, AttachmentSink, ParsedAttachment, ParsedMessage } from '.
 import { quote, Warnings } from './warnings.ts';
 
 export type { ParsedMessage, ParsedAttachment, Address, AttachmentSink } from './types.ts';
+export { hashContent } from './attachments.ts';
 
 export interface ParseOptions {
   /** How many levels of attached messages (message/rfc822 inside message/rfc822 ...) are parsed. */
@@ -151,7 +152,7 @@ class MessageParse {
     const toSink = new PassThrough();
     // A failing sink reports through its promise; the stream error must not go unhandled.
     toSink.on('error', () => undefined);
-    const stored = this.#sink(toSink);
+    const stored = this.#sink(toSink, info.path);
     // A sink that gives up early must not stall the parse: drop its stream, or drain it.
     stored.then(
       () => toSink.resume(),
@@ -290,11 +291,12 @@ class MessageParse {
 
 /**
  * Parses one raw message (RFC 5322 + MIME) for the archive index. Attachment bytes stream to
- * `sink` (each exactly once, attached messages and their attachments included) and are never
- * buffered whole. Malformed input never throws: damage is tolerated and listed in `warnings`.
- * The promise rejects only when the sink fails or the input stream errors.
+ * `sink` (each exactly once, attached messages and their attachments included; by default they
+ * are only digested) and are never buffered whole. Malformed input never throws: damage is
+ * tolerated and listed in `warnings`. The promise rejects only when the sink fails or the
+ * input stream errors.
  */
-export function parseMessage(raw: Buffer | Readable, sink: AttachmentSink, options?: ParseOptions): Promise<ParsedMessage> {
+export function parseMessage(raw: Buffer | Readable, sink: AttachmentSink = hashContent, options?: ParseOptions): Promise<ParsedMessage> {
   const maxNesting = Math.max(0, Math.floor(options?.maxNesting ?? DEFAULT_MAX_NESTING));
   return new MessageParse(sink, 0, maxNesting, '').run(raw);
 }

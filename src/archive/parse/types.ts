@@ -5,8 +5,13 @@ export interface Address {
   address: string;
 }
 
-/** Where an extracted attachment's bytes go; returns what the store made of them. */
-export type AttachmentSink = (content: Readable) => Promise<{ sha256: string; size: number }>;
+/**
+ * Where an attachment's decoded bytes go while the message is parsed: `partPath` is the
+ * attachment's ParsedAttachment.partPath. Returns the bytes' SHA-256 and size. The default
+ * (hashContent) only digests them: the archive keeps the original message, from which an
+ * attachment is extracted again when it is asked for (docs/decisions/0007).
+ */
+export type AttachmentSink = (content: Readable, partPath: string) => Promise<{ sha256: string; size: number }>;
 
 export interface ParsedAttachment {
   /** Decoded file name (RFC 2231 / RFC 2047 / raw 8-bit), '' when the part has none. */

@@ -9,9 +9,12 @@ import type { BlobBatch, BlobRef, BlobStore } from './types.ts';
 const SHA256 = /^[0-9a-f]{64}$/;
 
 /**
- * Blobs under `<root>/ab/cd/<sha256>`. Writes go to `<root>/tmp`, are fsynced, then renamed:
- * a reader never sees a half-written blob, and a crash leaves at worst a stray temp file.
- * Batching lets an import fsync a few hundred files in parallel instead of one at a time.
+ * Blobs under `<root>/ab/<sha256>`: 256 directories, as git does, rather than the 65,536 of a
+ * two-level fan-out, whose directory creations (an inode and a parent fsync each) cost an
+ * import as much as the blobs themselves (docs/decisions/0007). Blobs written by earlier
+ * versions under `<root>/ab/cd/<sha256>` are still found there. Writes go to `<root>/tmp`, are
+ * fsynced, then renamed: a reader never sees a half-written blob, and a crash leaves at worst a
+ * stray temp file. Batching lets an import fsync a few hundred files in parallel.
  */
 export class FsBlobStore implements BlobStore {
   readonly root: string;
@@ -25,7 +28,15 @@ export class FsBlobStore implements BlobStore {
 
   pathOf(sha256: string): string {
     if (!SHA256.test(sha256)) throw new AppError('BLOB_MISSING', `Not a blob address: ${sha256}`);
-    return path.join(this.root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+    return path.join(this.root, sha256.slice(0, 2), sha256);
+  }
+
+  /** The blob's file, where this version writes it or where earlier ones did; null when absent. */
+  #find(sha256: string): string | null {
+    const file = this.pathOf(sha256);
+    if (existsSync(file)) return file;
+    const legacy = path.join(this.root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+    return existsSync(legacy) ? legacy : null;
   }
 
   batch(): BlobBatch {
@@ -45,20 +56,20 @@ export class FsBlobStore implements BlobStore {
   }
 
   get(sha256: string): Readable {
-    const file = this.pathOf(sha256);
-    if (!existsSync(file)) {
+    const file = this.#find(sha256);
+    if (file === null) {
       throw new AppError('BLOB_MISSING', `The stored content ${sha256} is missing from the blob store at ${this.root}; restore it from a backup.`);
     }
     return createReadStream(file);
   }
 
   async has(sha256: string): Promise<boolean> {
-    return existsSync(this.pathOf(sha256));
+    return this.#find(sha256) !== null;
   }
 
   async verify(sha256: string): Promise<{ ok: boolean; actual: string | null; size: number }> {
-    const file = this.pathOf(sha256);
-    if (!existsSync(file)) return { ok: false, actual: null, size: 0 };
+    const file = this.#find(sha256);
+    if (file === null) return { ok: false, actual: null, size: 0 };
     const hash = createHash('sha256');
     let size = 0;
     for await (const chunk of createReadStream(file)) {

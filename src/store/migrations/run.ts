@@ -5,6 +5,7 @@ import { coreMigration } from './001-core.ts';
 import { connectMigration } from './002-connect.ts';
 import { outboxMigration } from './003-outbox.ts';
 import { notificationsMigration } from './004-notifications.ts';
+import { contentlessFtsMigration } from './005-contentless-fts.ts';
 import type { VersionedMigration } from './types.ts';
 
 export interface MigrationDb {
@@ -13,13 +14,14 @@ export interface MigrationDb {
 }
 
 /** Append only: a released migration is never edited, a new one is added. */
-const ALL: VersionedMigration[] = [coreMigration, connectMigration, outboxMigration, notificationsMigration];
+const ALL: VersionedMigration[] = [coreMigration, connectMigration, outboxMigration, notificationsMigration, contentlessFtsMigration];
 
 /**
- * Brings the schema to the newest version. Kysely's Migrator takes a lock (an advisory lock on
- * PostgreSQL) so several processes starting together migrate once.
+ * Brings the schema to the newest version, or to the named one (to test a migration on data
+ * written before it). Kysely's Migrator takes a lock (an advisory lock on PostgreSQL) so
+ * several processes starting together migrate once.
  */
-export async function migrate(db: MigrationDb): Promise<string[]> {
+export async function migrate(db: MigrationDb, options: { to?: string } = {}): Promise<string[]> {
   const migrations: Record<string, Migration> = {};
   for (const m of ALL) migrations[m.name] = { up: (k) => m.up(k as Kysely<unknown>, db.dialect) };
   const migrator = new Migrator({
@@ -28,7 +30,7 @@ export async function migrate(db: MigrationDb): Promise<string[]> {
     migrationTableName: 'mailroom_migrations',
     migrationLockTableName: 'mailroom_migrations_lock',
   });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = options.to === undefined ? await migrator.migrateToLatest() : await migrator.migrateTo(options.to);
   if (error) {
     throw new AppError('DATABASE_UNAVAILABLE', `Database migration failed: ${(error as Error).message}`, { cause: error });
   }

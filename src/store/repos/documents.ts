@@ -100,6 +100,9 @@ class SqliteInserter {
   readonly #sameMessageId: SQLite.Statement;
   readonly #flag: SQLite.Statement;
   readonly #fts: SQLite.Statement;
+  readonly #lastSeq: SQLite.Statement;
+  /** The last fts_seq given out, read at the start of each (write-locked) transaction. */
+  #seq = 0;
 
   constructor(db: SQLite.Database) {
     this.#db = db;
@@ -109,7 +112,9 @@ class SqliteInserter {
     this.#existing = db.prepare('SELECT id FROM documents WHERE cabinet_id = ? AND sha256 = ?').pluck();
     this.#sameMessageId = db.prepare('SELECT id FROM documents WHERE cabinet_id = ? AND message_id = ? AND sha256 != ?').pluck();
     this.#flag = db.prepare('UPDATE documents SET content_differs = 1 WHERE cabinet_id = ? AND message_id = ?');
-    this.#fts = db.prepare('INSERT INTO document_fts (doc_id, org_id, terms) VALUES (?, ?, ?)');
+    // The full-text row is tied to its document by rowid = documents.fts_seq (migration 005).
+    this.#fts = db.prepare('INSERT INTO document_fts (rowid, terms) VALUES (?, ?)');
+    this.#lastSeq = db.prepare('SELECT coalesce(max(fts_seq), 0) FROM documents').pluck();
   }
 
   /**
@@ -119,6 +124,7 @@ class SqliteInserter {
   async insertMany(writes: DocumentWrite[], beforeCommit: (() => Promise<void>) | undefined): Promise<InsertOutcome[]> {
     this.#begin.run();
     try {
+      this.#seq = Number(this.#lastSeq.get());
       const out = writes.map((w) => this.#insertOne(w));
       if (beforeCommit) await beforeCommit();
       this.#commit.run();
@@ -144,12 +150,13 @@ class SqliteInserter {
   }
 
   #insertOne(w: DocumentWrite): InsertOutcome {
-    const doc = w.doc;
+    const doc = { ...w.doc, fts_seq: this.#seq + 1 };
     if (this.#insert('documents', doc, ' ON CONFLICT (cabinet_id, sha256) DO NOTHING').changes === 0) {
       const existingId = this.#existing.get(doc.cabinet_id, doc.sha256);
       if (typeof existingId !== 'string') throw new Error(`document ${doc.sha256} conflicts but cannot be found in cabinet ${doc.cabinet_id}`);
       return { inserted: false, existingId };
     }
+    this.#seq = doc.fts_seq;
     let contentDiffers = false;
     const messageId = doc.message_id ?? null;
     if (messageId !== null && this.#sameMessageId.get(doc.cabinet_id, messageId, doc.sha256) !== undefined) {
@@ -157,7 +164,7 @@ class SqliteInserter {
       this.#flag.run(doc.cabinet_id, messageId);
     }
     for (const a of w.attachments) this.#insert('attachments', a, '');
-    this.#fts.run(doc.id, doc.org_id, ftsText(w.terms));
+    this.#fts.run(doc.fts_seq, ftsText(w.terms));
     return { inserted: true, id: doc.id, contentDiffers };
   }
 }
@@ -207,18 +214,14 @@ export function documentsRepo(db: Kysely<Database>, dialect: DialectName) {
     return { inserted: true, id: w.doc.id, contentDiffers };
   }
 
-  /** Attachments and full-text rows of the inserted documents, in multi-row INSERTs. */
+  /** PostgreSQL: attachments and full-text rows of the inserted documents, in multi-row INSERTs. */
   async function insertDependents(tx: Transaction<Database>, inserted: DocumentWrite[]): Promise<void> {
     const attachments = inserted.flatMap((w) => w.attachments);
     for (let i = 0; i < attachments.length; i += ATTACHMENT_ROWS_PER_INSERT) {
       await tx.insertInto('attachments').values(attachments.slice(i, i + ATTACHMENT_ROWS_PER_INSERT)).execute();
     }
     for (let i = 0; i < inserted.length; i += FTS_ROWS_PER_INSERT) {
-      const rows = inserted.slice(i, i + FTS_ROWS_PER_INSERT).map((w) =>
-        dialect === 'sqlite'
-          ? sql`(${w.doc.id}, ${w.doc.org_id}, ${ftsText(w.terms)})`
-          : sql`(${w.doc.id}, ${w.doc.org_id}, ${tsvectorLiteral(termList(w.terms))}::tsvector)`,
-      );
+      const rows = inserted.slice(i, i + FTS_ROWS_PER_INSERT).map((w) => sql`(${w.doc.id}, ${w.doc.org_id}, ${tsvectorLiteral(termList(w.terms))}::tsvector)`);
       await sql`INSERT INTO document_fts (doc_id, org_id, terms) VALUES ${sql.join(rows)}`.execute(tx);
     }
   }
@@ -247,8 +250,9 @@ export function documentsRepo(db: Kysely<Database>, dialect: DialectName) {
   return {
     /** Inserts a batch in one transaction; duplicates (same cabinet + bytes) are reported, not inserted. */
     async insertMany(writes: DocumentWrite[], options: InsertOptions = {}): Promise<InsertOutcome[]> {
-      const handle = dialect === 'sqlite' ? sqliteHandle(db) : undefined;
-      if (handle !== undefined) {
+      if (dialect === 'sqlite') {
+        const handle = sqliteHandle(db);
+        if (handle === undefined) throw new Error('documents.insertMany: a SQLite store opened without openSqlite');
         const inserter = (sqliteInserter ??= new SqliteInserter(handle));
         // Holding Kysely's one connection: no Kysely transaction is open meanwhile.
         return db.connection().execute(() => inserter.insertMany(writes, options.beforeCommit));
@@ -331,11 +335,11 @@ export function documentsRepo(db: Kysely<Database>, dialect: DialectName) {
       if (dialect === 'sqlite') {
         const match = fts5Query(f.terms);
         const totalRow = await sql<{ n: number }>`
-          SELECT COUNT(*) AS n FROM document_fts JOIN documents d ON d.id = document_fts.doc_id
-          WHERE document_fts MATCH ${match} AND document_fts.org_id = ${f.orgId} AND ${where}`.execute(db);
+          SELECT COUNT(*) AS n FROM document_fts JOIN documents d ON d.fts_seq = document_fts.rowid
+          WHERE document_fts MATCH ${match} AND ${where}`.execute(db);
         const rows = await sql<DocumentRow & { rank: number }>`
-          SELECT d.*, bm25(document_fts) AS rank FROM document_fts JOIN documents d ON d.id = document_fts.doc_id
-          WHERE document_fts MATCH ${match} AND document_fts.org_id = ${f.orgId} AND ${where}
+          SELECT d.*, bm25(document_fts) AS rank FROM document_fts JOIN documents d ON d.fts_seq = document_fts.rowid
+          WHERE document_fts MATCH ${match} AND ${where}
           ORDER BY rank, d.date DESC, d.id LIMIT ${f.limit} OFFSET ${f.offset}`.execute(db);
         return { total: Number(totalRow.rows[0]?.n ?? 0), rows: rows.rows };
       }

@@ -207,8 +207,8 @@ export function notificationsRepo(db: Kysely<Database>, dialect: DialectName) {
         r = await sql<NotifiableDocument>`SELECT ${DOC_COLUMNS} FROM documents d WHERE ${base} ORDER BY d.archived_at, d.id LIMIT ${q.limit}`.execute(db);
       } else if (dialect === 'sqlite') {
         r = await sql<NotifiableDocument>`
-          SELECT ${DOC_COLUMNS} FROM document_fts JOIN documents d ON d.id = document_fts.doc_id
-          WHERE document_fts MATCH ${fts5Query(q.terms)} AND document_fts.org_id = ${q.orgId} AND ${base}
+          SELECT ${DOC_COLUMNS} FROM document_fts JOIN documents d ON d.fts_seq = document_fts.rowid
+          WHERE document_fts MATCH ${fts5Query(q.terms)} AND ${base}
           ORDER BY d.archived_at, d.id LIMIT ${q.limit}`.execute(db);
       } else {
         r = await sql<NotifiableDocument>`
