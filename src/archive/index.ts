@@ -2,4 +2,5 @@ export { createArchive, type Archive, type CabinetView, type IngestOutcome, type
 export type { IngestItem, IngestResult } from './ingest.ts';
 export type { DocumentView, AttachmentView } from './views.ts';
 export type { ParsedMessage, ParsedAttachment, Address } from './parse/index.ts';
+export type { IndexedMessage } from './prepare.ts';
 export { indexTerms, queryTerms } from './search/terms.ts';

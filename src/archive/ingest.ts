@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { BlobBatch, BlobRef, BlobStore, DocumentWrite, Store } from '../store/index.ts';
-import { parseMessage, type ParsedMessage } from './parse/index.ts';
-import { prepared, type PreparedMessage } from './prepare.ts';
+import { parseMessage } from './parse/index.ts';
+import { prepared, type IndexedMessage, type PreparedMessage } from './prepare.ts';
 
 /** A message as it arrives: its raw bytes (a Buffer, or a stream for large ones) and where it came from. */
 export interface IngestItem {
@@ -21,33 +21,17 @@ export interface IngestResult {
   contentDiffers: boolean;
   sha256: string;
   size: number;
-  parsed: ParsedMessage;
+  /** The message's index fields (its texts went into the preview and the full-text terms). */
+  parsed: IndexedMessage;
 }
 
 /** Messages up to this size are parsed from memory; larger ones are re-read from the blob. */
 const IN_MEMORY_LIMIT = 4 * 1024 * 1024;
-const PREVIEW_CHARS = 300;
 /** How many raw messages are written to the blob store ahead of the one being parsed. */
 const PUT_AHEAD = 8;
 
-/** Text read for a preview: whitespace collapsed, 300 characters need far less than this. */
-const PREVIEW_SCAN = 4096;
-
-/**
- * `text.replace(/\s+/g, ' ').trim().slice(0, PREVIEW_CHARS)` without scanning a long body
- * whole: when a prefix already collapses to more than PREVIEW_CHARS characters, the result is
- * its first PREVIEW_CHARS (collapsing a prefix gives a prefix, and the trailing trim can only
- * remove the last character of a run of whitespace, which is past the cut).
- */
-export function previewOf(text: string): string {
-  if (text.length > PREVIEW_SCAN) {
-    const head = text.slice(0, PREVIEW_SCAN).replace(/\s+/g, ' ').trimStart();
-    if (head.length > PREVIEW_CHARS) return head.slice(0, PREVIEW_CHARS);
-  }
-  return text.replace(/\s+/g, ' ').trim().slice(0, PREVIEW_CHARS);
-}
-
-function toWrite(orgId: string, cabinetId: string, item: IngestItem, sha256: string, size: number, p: ParsedMessage, terms: string, archivedAt: string): DocumentWrite {
+function toWrite(orgId: string, cabinetId: string, item: IngestItem, sha256: string, size: number, message: PreparedMessage, archivedAt: string): DocumentWrite {
+  const p = message.parsed;
   const id = randomUUID();
   return {
     doc: {
@@ -71,7 +55,7 @@ function toWrite(orgId: string, cabinetId: string, item: IngestItem, sha256: str
       archived_at: archivedAt,
       content_differs: 0,
       warnings_json: JSON.stringify(p.warnings),
-      preview: previewOf(p.bodyText),
+      preview: message.preview,
       fields_json: JSON.stringify(item.fields ?? {}),
     },
     attachments: p.attachments.map((a, idx) => ({
@@ -83,7 +67,7 @@ function toWrite(orgId: string, cabinetId: string, item: IngestItem, sha256: str
       sha256: a.sha256,
       part_path: a.partPath,
     })),
-    terms,
+    terms: message.terms,
   };
 }
 
@@ -189,7 +173,7 @@ export async function ingestBatch(
       }
     }
     const refs = await Promise.all(done.map((d) => d.ref));
-    const writes = done.map(({ message }, i) => toWrite(orgId, cabinetId, items[i]!, refs[i]!.sha256, refs[i]!.size, message.parsed, message.terms, archivedAt));
+    const writes = done.map(({ message }, i) => toWrite(orgId, cabinetId, items[i]!, refs[i]!.sha256, refs[i]!.size, message, archivedAt));
     // The blobs are fsynced and renamed while the rows are written; the transaction commits
     // only once that is done.
     committing = quiet(batch.commit());

@@ -9,7 +9,6 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { ParsedMessage } from './parse/index.ts';
 import type { PreparedMessage } from './prepare.ts';
 
 /** A raw message: in the shared ring at `at` (see Ring), or, when it has no room, transferred. */
@@ -19,7 +18,7 @@ export interface WorkerData {
   ring: SharedArrayBuffer;
 }
 
-export type WorkerReply = { id: number; ok: true; parsed: ParsedMessage; terms: string } | { id: number; ok: false; message: string };
+export type WorkerReply = ({ id: number; ok: true } & PreparedMessage) | { id: number; ok: false; message: string };
 
 const IDLE_MS = 10_000;
 /** Keeps the worker's young generation small; the worker holds little between messages. */
@@ -153,7 +152,7 @@ export class ParsePool {
     if (waiting === undefined) return;
     if (waiting.at >= 0) this.#ring.release(waiting.at);
     if (reply.ok) {
-      waiting.resolve({ parsed: reply.parsed, terms: reply.terms });
+      waiting.resolve({ parsed: reply.parsed, preview: reply.preview, terms: reply.terms });
     } else {
       waiting.reject(new Error(`parse worker: ${reply.message}`));
     }

@@ -28,7 +28,7 @@ async function handle(req: WorkerRequest): Promise<void> {
   let reply: WorkerReply;
   try {
     const p = prepared(await parseMessage(raw));
-    reply = { id: req.id, ok: true, parsed: p.parsed, terms: p.terms };
+    reply = { id: req.id, ok: true, ...p };
   } catch (err) {
     reply = { id: req.id, ok: false, message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
   }

@@ -1,11 +1,38 @@
 import type { ParsedMessage } from './parse/index.ts';
 import { indexTermLines } from './search/terms.ts';
 
-/** A parsed message with its full-text terms: the CPU-bound part of archiving a message. */
+/** A parsed message without its texts, which live on only as the preview and the terms. */
+export type IndexedMessage = Omit<ParsedMessage, 'bodyText' | 'attachmentText'>;
+
+/**
+ * A parsed message with its full-text terms and preview: the CPU-bound part of archiving a
+ * message. The texts are dropped here (in the parse worker), so they are neither copied to the
+ * main thread nor held there while a batch waits for its commit.
+ */
 export interface PreparedMessage {
-  parsed: ParsedMessage;
+  parsed: IndexedMessage;
+  /** The first words of the body, whitespace collapsed. */
+  preview: string;
   /** Index terms in order, joined by line feeds (see indexTermLines). */
   terms: string;
+}
+
+const PREVIEW_CHARS = 300;
+/** Text read for a preview: whitespace collapsed, 300 characters need far less than this. */
+const PREVIEW_SCAN = 4096;
+
+/**
+ * `text.replace(/\s+/g, ' ').trim().slice(0, PREVIEW_CHARS)` without scanning a long body
+ * whole: when a prefix already collapses to more than PREVIEW_CHARS characters, the result is
+ * its first PREVIEW_CHARS (collapsing a prefix gives a prefix, and the trailing trim can only
+ * remove the last character of a run of whitespace, which is past the cut).
+ */
+export function previewOf(text: string): string {
+  if (text.length > PREVIEW_SCAN) {
+    const head = text.slice(0, PREVIEW_SCAN).replace(/\s+/g, ' ').trimStart();
+    if (head.length > PREVIEW_CHARS) return head.slice(0, PREVIEW_CHARS);
+  }
+  return text.replace(/\s+/g, ' ').trim().slice(0, PREVIEW_CHARS);
 }
 
 /** What a message is found by: subject, people, attachment names, body and attachment text. */
@@ -14,6 +41,7 @@ export function searchText(p: ParsedMessage): string {
   return [p.subject, people.join(' '), p.attachments.map((a) => a.filename).join(' '), p.bodyText, p.attachmentText].join('\n');
 }
 
-export function prepared(parsed: ParsedMessage): PreparedMessage {
-  return { parsed, terms: indexTermLines(searchText(parsed)) };
+export function prepared(message: ParsedMessage): PreparedMessage {
+  const { bodyText, attachmentText: _attachmentText, ...parsed } = message;
+  return { parsed, preview: previewOf(bodyText), terms: indexTermLines(searchText(message)) };
 }

@@ -59,7 +59,7 @@ function okOutcome(id = 'id'): IngestOutcome {
     contentDiffers: false,
     sha256: 'x',
     size: 1,
-    parsed: { messageId: null, subject: '', from: null, to: [], cc: [], date: null, inReplyTo: null, references: [], bodyText: '', attachmentText: '', attachments: [], warnings: [] },
+    parsed: { messageId: null, subject: '', from: null, to: [], cc: [], date: null, inReplyTo: null, references: [], attachments: [], warnings: [] },
   };
 }
 

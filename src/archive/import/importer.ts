@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { toAppError, type AppError } from '../../errors/index.ts';
 import type { IngestItem } from '../ingest.ts';
-import type { ParsedMessage } from '../parse/index.ts';
+import type { IndexedMessage } from '../prepare.ts';
 import type { IngestOutcome } from '../service.ts';
 import { isSourceFailure, type SourceEntry, type SourceMessage } from './types.ts';
 
@@ -57,7 +57,7 @@ export type ImportResult =
       /** Another document in the cabinet has this Message-ID with different bytes. */
       contentDiffers: boolean;
       size: number;
-      parsed: ParsedMessage;
+      parsed: IndexedMessage;
     }
   | { ok: false; file: string; error: AppError };
 
