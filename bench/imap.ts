@@ -19,7 +19,8 @@
  *
  * The breakdown of the archiving run comes from timing wrappers installed on the app's objects
  * (archive.ingest, blob batch commit, documents.insertMany, the sync repo) and on ImapSource's
- * changes()/fetchRaw(); their cost is a few microseconds per message.
+ * changes()/fetchRaw(); their cost is a few microseconds per message. The engine archives one
+ * batch while it fetches the next, so phases overlap: the overlap is subtracted in a row of its own.
  */
 import { runSelfForJson } from './child-json.ts';
 import { spawn } from 'node:child_process';
@@ -184,35 +185,52 @@ interface Timing {
   /** store.sync.*: ledger lookups and records, cursor, lease, run rows. */
   syncRepo: number;
   syncRepoCalls: number;
+  /**
+   * Time in which at least one of changes, fetchRaw, ingest and syncRepo was running. They
+   * overlap (the engine fetches the next batch while it archives one), so their sum is more.
+   */
+  busy: number;
 }
 
 function newTiming(): Timing {
-  return { changes: 0, fetchRaw: 0, fetchRawCalls: 0, ingest: 0, ingestCalls: 0, blobCommit: 0, insertMany: 0, syncRepo: 0, syncRepoCalls: 0 };
+  return { changes: 0, fetchRaw: 0, fetchRawCalls: 0, ingest: 0, ingestCalls: 0, blobCommit: 0, insertMany: 0, syncRepo: 0, syncRepoCalls: 0, busy: 0 };
 }
 
 let timing = newTiming();
-/**
- * archive.ingest() and store.sync calls never overlap each other; a fetchRaw() stream of a large
- * message, though, ends only inside the ingest call that consumes it, after the previous batch's
- * ingest and ledger writes. This clock (their time so far, the call in progress included) is
- * subtracted from the fetchRaw window so that nothing is counted twice.
- */
-let nestedSince: number | null = null;
-let nestedTotal = 0;
-const nestedClock = (): number => nestedTotal + (nestedSince === null ? 0 : now() - nestedSince);
-async function nested<T>(fn: () => Promise<T>, add: (ms: number) => void): Promise<T> {
-  if (nestedSince !== null) return fn(); // inside one already (a transaction of insertMany): counted there
+let active = 0;
+let activeSince = 0;
+/** A timed phase starts; returns its end (for timing.busy). */
+function enter(): () => void {
+  if (active++ === 0) activeSince = now();
+  let left = false;
+  return () => {
+    if (left) return;
+    left = true;
+    if (--active === 0) timing.busy += now() - activeSince;
+  };
+}
+
+/** Times one call of a phase. */
+async function timed<T>(fn: () => Promise<T>, add: (ms: number) => void): Promise<T> {
   const t0 = now();
-  nestedSince = t0;
+  const leave = enter();
   try {
     return await fn();
   } finally {
-    const ms = now() - t0;
-    nestedSince = null;
-    nestedTotal += ms;
-    add(ms);
+    leave();
+    add(now() - t0);
   }
 }
+
+/**
+ * A fetchRaw() stream of a large message ends only inside the ingest call that consumes it (the
+ * engine archives such a message alone, nothing else in flight). This clock (the time of such
+ * ingests so far, the call in progress included) is subtracted from the fetchRaw window so that
+ * nothing is counted twice.
+ */
+let streamSince: number | null = null;
+let streamTotal = 0;
+const streamClock = (): number => streamTotal + (streamSince === null ? 0 : now() - streamSince);
 
 function instrumentGateway(): void {
   // For A/B runs: every fetchRaw() downloads its message alone, as before the read-ahead.
@@ -227,9 +245,11 @@ function instrumentGateway(): void {
         return {
           async next() {
             const t0 = now();
+            const leave = enter();
             try {
               return await it.next();
             } finally {
+              leave();
               timing.changes += now() - t0;
             }
           },
@@ -244,15 +264,23 @@ function instrumentGateway(): void {
   proto.fetchRaw = async function (this: ImapSource, ref: MessageRef): Promise<Readable> {
     const t0 = now();
     // A message above the engine's buffer limit is streamed into archive.ingest(): that time is
-    // the ingest's (and the ledger's), not the fetch's.
-    const nested0 = nestedClock();
+    // the ingest's, not the fetch's.
+    const stream0 = streamClock();
     timing.fetchRawCalls++;
-    const stream = await origFetchRaw.call(this, ref);
+    const leave = enter();
+    let stream: Readable;
+    try {
+      stream = await origFetchRaw.call(this, ref);
+    } catch (err) {
+      leave();
+      throw err;
+    }
     let done = false;
     const finish = (): void => {
       if (!done) {
         done = true;
-        timing.fetchRaw += now() - t0 - (nestedClock() - nested0);
+        leave();
+        timing.fetchRaw += now() - t0 - (streamClock() - stream0);
       }
     };
     stream.once('end', finish);
@@ -266,7 +294,15 @@ function instrumentApp(app: App): void {
   const ingest = archive.ingest.bind(archive);
   archive.ingest = async (...a: Parameters<typeof ingest>) => {
     timing.ingestCalls++;
-    return nested(() => ingest(...a), (ms) => (timing.ingest += ms));
+    const streamed = a[2].some((item) => !Buffer.isBuffer(item.raw));
+    if (streamed) streamSince = now();
+    return timed(() => ingest(...a), (ms) => {
+      timing.ingest += ms;
+      if (streamed) {
+        streamTotal += ms;
+        streamSince = null;
+      }
+    });
   };
   const blobs = app.blobs;
   const batch = blobs.batch.bind(blobs);
@@ -293,19 +329,7 @@ function instrumentApp(app: App): void {
       timing.insertMany += now() - t0;
     }
   };
-  // The engine writes a batch's ledger rows in one Kysely transaction (syncRepo on the transaction,
-  // not on app.store.sync): count transactions outside ingest as ledger time.
-  const kysely = app.store.db.kysely;
-  const transaction = kysely.transaction.bind(kysely);
-  kysely.transaction = () => {
-    const builder = transaction();
-    const execute = builder.execute.bind(builder);
-    builder.execute = (fn) => {
-      timing.syncRepoCalls++;
-      return nested(() => execute(fn), (ms) => (timing.syncRepo += ms));
-    };
-    return builder;
-  };
+  // A batch's ledger rows go through store.sync.ledgerRecordMany (one transaction), timed here.
   const repo = app.store.sync as unknown as Record<string, unknown>;
   for (const [name, fn] of Object.entries(repo)) {
     // Lease renewals run on a timer, concurrently with everything else: not part of the sum.
@@ -313,7 +337,7 @@ function instrumentApp(app: App): void {
     const f = fn as (...x: unknown[]) => unknown;
     repo[name] = async (...x: unknown[]) => {
       timing.syncRepoCalls++;
-      return nested(async () => f.apply(repo, x), (ms) => (timing.syncRepo += ms));
+      return timed(async () => f.apply(repo, x), (ms) => (timing.syncRepo += ms));
     };
   }
 }
@@ -547,14 +571,16 @@ function breakdownRows(r: MailroomRun): Array<[string, number]> {
   const t = r.timing;
   const ms = (x: number): number => x;
   const ingestRest = t.ingest - t.blobCommit - t.insertMany;
-  const other = r.seconds * 1000 - t.changes - t.fetchRaw - t.ingest - t.syncRepo;
+  const overlap = t.changes + t.fetchRaw + t.ingest + t.syncRepo - t.busy;
+  const other = r.seconds * 1000 - t.busy;
   return [
     ['IMAP: SELECT, UID SEARCH, summary FETCHes (changes())', ms(t.changes)],
     [`IMAP: raw message FETCHes (fetchRaw, ${t.fetchRawCalls} calls)`, ms(t.fetchRaw)],
     ['ingest: blob writes, parse, full-text terms', ms(ingestRest)],
     ['ingest: blob commit (fsync, rename, dir fsync)', ms(t.blobCommit)],
     ['ingest: documents.insertMany (SQLite transaction)', ms(t.insertMany)],
-    [`sync ledger/cursor/lease/run rows (${t.syncRepoCalls} calls/transactions)`, ms(t.syncRepo)],
+    [`sync ledger/cursor/lease/run rows (${t.syncRepoCalls} calls)`, ms(t.syncRepo)],
+    ['minus overlap: rows above running at the same time', -ms(overlap)],
     ['other (login, LIST, engine)', ms(other)],
   ];
 }

@@ -9,6 +9,7 @@ import type { Rule } from '../rules.ts';
 import { passesFilters, serverCriteria } from './filters.ts';
 import { acquireLease } from './lease.ts';
 import { mapFields } from './mapping.ts';
+import { BatchInFlight } from './pipeline.ts';
 
 export type OpenSource = (settings: ConnectionSettings) => Promise<MailSource>;
 
@@ -67,6 +68,21 @@ interface Pending {
   summary: MessageSummary;
   raw: Buffer | Readable;
   size: number;
+}
+
+/** Messages archived together; `items` is the very array archive.prefetch and archive.ingest get. */
+interface Batch {
+  pending: Pending[];
+  items: IngestItem[];
+}
+
+function toBatch(rule: Rule, folder: string, accountName: string, pending: Pending[]): Batch {
+  const items = pending.map((p) => ({
+    raw: p.raw,
+    source: `imap:${accountName}/${folder}#${p.summary.ref.epoch}:${p.summary.ref.key}`,
+    fields: mapFields(rule.mapping, p.summary, { folder, account: accountName }),
+  }));
+  return { pending, items };
 }
 
 /**
@@ -171,12 +187,20 @@ async function syncFolder(
   // Failures of this pass are retried on the next run, not again by retryPending below.
   const triedNow = new Set<string>();
 
+  // Fetching the next batch overlaps the archiving of the previous one (pipeline.ts).
+  const inFlight = new BatchInFlight(
+    (items) => archive.prefetch(items),
+    (err) => {
+      const e = toAppError(err);
+      deps.log.warn({ rule: rule.name, folder, code: e.code, reason: e.message }, 'a batch in flight failed too; the next pass repeats what it did not finish');
+    },
+  );
   const flush = async () => {
     if (batch.length === 0) return;
-    const items = batch;
+    const next = toBatch(rule, folder, accountName, batch);
     batch = [];
     batchBytes = 0;
-    await archiveAndAct(deps, source, rule, folder, accountName, items, summary);
+    await inFlight.hand(next.items, () => archiveAndAct(deps, source, rule, folder, next, summary));
   };
 
   let candidates: MessageSummary[] = [];
@@ -201,8 +225,12 @@ async function syncFolder(
       triedNow.add(m.ref.key);
       let raw: Buffer | Readable;
       // Such a message comes as a stream that holds the connection until it is consumed, so the
-      // batch so far must be archived first: its mailbox action needs the connection.
-      if (m.size > BUFFER_LIMIT) await flush();
+      // batches before it finish first (their mailbox actions need the connection, and batches
+      // finish in order); then it goes alone.
+      if (m.size > BUFFER_LIMIT) {
+        await flush();
+        await inFlight.settle();
+      }
       try {
         const stream = await source.fetchRaw(m.ref);
         raw = m.size <= BUFFER_LIMIT ? await toBuffer(stream) : stream;
@@ -221,32 +249,41 @@ async function syncFolder(
         if (batch.length >= BATCH_COUNT || batchBytes >= BATCH_BYTES) await flush();
       } else {
         // A stream must be consumed before the connection's next command: archive it now, alone.
-        await flush();
-        batch.push({ summary: m, raw, size: m.size });
-        await flush();
+        await archiveAndAct(deps, source, rule, folder, toBatch(rule, folder, accountName, [{ summary: m, raw, size: m.size }]), summary);
       }
       onProgress?.(progress);
     }
     await flush();
-    if (toAct.length > 0) await applyAction(deps, source, rule, folder, toAct);
+    if (toAct.length > 0) {
+      await inFlight.settle();
+      await applyAction(deps, source, rule, folder, toAct);
+    }
   };
 
-  for await (const change of source.changes(folder, cursor)) {
-    if (change.type === 'reset') {
-      deps.log.warn({ rule: rule.name, folder, reason: change.reason }, 'mailbox ids were invalidated; rescanning the folder (nothing is archived twice)');
-      continue;
+  try {
+    for await (const change of source.changes(folder, cursor)) {
+      if (change.type === 'reset') {
+        deps.log.warn({ rule: rule.name, folder, reason: change.reason }, 'mailbox ids were invalidated; rescanning the folder (nothing is archived twice)');
+        continue;
+      }
+      if (change.type === 'cursor') {
+        newCursor = change.cursor;
+        continue;
+      }
+      if (change.type !== 'new') continue;
+      progress.seen++;
+      epoch = change.message.ref.epoch;
+      candidates.push(change.message);
+      if (candidates.length >= BATCH_COUNT) await handleCandidates();
     }
-    if (change.type === 'cursor') {
-      newCursor = change.cursor;
-      continue;
-    }
-    if (change.type !== 'new') continue;
-    progress.seen++;
-    epoch = change.message.ref.epoch;
-    candidates.push(change.message);
-    if (candidates.length >= BATCH_COUNT) await handleCandidates();
+    await handleCandidates();
+    // The retries below read the ledger, and the cursor may move only once all is done.
+    await inFlight.settle();
+  } catch (err) {
+    // The caller may reconnect and start over: the last batch must not still be running.
+    await inFlight.drain();
+    throw err;
   }
-  await handleCandidates();
 
   // Messages that failed on an earlier run, or whose mailbox action did not happen, of this epoch.
   const currentEpoch = epoch ?? (newCursor?.kind === 'imap' ? String(newCursor.uidValidity) : null);
@@ -288,10 +325,12 @@ async function retryPending(
       continue;
     }
     summary.fetched++;
+    // MailSource has no call for the summaries of given refs (changes() lists from a cursor on,
+    // list() pages by position), so mapped fields that need from/to/date stay empty here.
     const summaryStub: MessageSummary = {
       ref, size: raw.length, seen: false, flagged: false, receivedAt: null, date: null, subject: row.subject, from: null, to: [], messageId: null, hasAttachments: false,
     };
-    await archiveAndAct(deps, source, rule, folder, accountName, [{ summary: summaryStub, raw, size: raw.length }], summary);
+    await archiveAndAct(deps, source, rule, folder, toBatch(rule, folder, accountName, [{ summary: summaryStub, raw, size: raw.length }]), summary);
   }
   if (toAct.length > 0) await applyAction(deps, source, rule, folder, toAct);
 }
@@ -315,13 +354,9 @@ async function recordBatch(store: Store, entries: LedgerEntry[]): Promise<void> 
   await store.sync.ledgerRecordMany(entries);
 }
 
-async function archiveAndAct(deps: SyncDeps, source: MailSource, rule: Rule, folder: string, accountName: string, items: Pending[], summary: SyncSummary): Promise<void> {
-  const ingestItems: IngestItem[] = items.map((p) => ({
-    raw: p.raw,
-    source: `imap:${accountName}/${folder}#${p.summary.ref.epoch}:${p.summary.ref.key}`,
-    fields: mapFields(rule.mapping, p.summary, { folder, account: accountName }),
-  }));
-  const outcomes = await deps.archive.ingest(rule.orgId, rule.cabinetId, ingestItems);
+async function archiveAndAct(deps: SyncDeps, source: MailSource, rule: Rule, folder: string, batch: Batch, summary: SyncSummary): Promise<void> {
+  const items = batch.pending;
+  const outcomes = await deps.archive.ingest(rule.orgId, rule.cabinetId, batch.items);
   const done: MessageRef[] = [];
   const entries: LedgerEntry[] = [];
   const now = new Date().toISOString();
