@@ -1,6 +1,6 @@
 /**
  * IMAP archiving benchmark: `npm run bench:imap -- --count 5000 [--json] [--seed 1] [--dir /tmp]
- * [--cold] [--no-mbsync] [--no-gateway] [--no-read-ahead] [--mbsync-no-fsync] [--profile] [--profile-file F.cpuprofile] [--keep]`.
+ * [--cold] [--no-mbsync] [--no-gateway] [--no-read-ahead] [--mbsync-no-fsync] [--profile] [--profile-file F.cpuprofile] [--keep] [--node-defaults]`.
  *
  * 1. Starts a private Dovecot (test/support/peers/dovecot.ts) and seeds alice's INBOX by writing
  *    Maildir files straight into cur/ (bench/imap/generate.ts, in a child process so that its
@@ -41,6 +41,7 @@ import { ensurePackages } from '../test/support/peers/apt.ts';
 import { MAIL_GID, MAIL_UID, startDovecot, type DovecotPeer } from '../test/support/peers/dovecot.ts';
 import { generateMaildir, type GenerateResult } from './imap/generate.ts';
 import { PhaseProfiler, type ProfileSummary } from './imap/profile.ts';
+import { runTuned, TUNED_RUNTIME } from './tuned.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -57,14 +58,18 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     'profile-file': { type: 'string' },
     'generate-into': { type: 'string' },
+    'node-defaults': { type: 'boolean', default: false },
   },
   allowPositionals: false,
 });
 
+// The sync runs in this process, so it runs under bin/mailroom's memory settings (bench/tuned.ts).
+if (!args['node-defaults'] && args['generate-into'] === undefined) runTuned(import.meta.url);
+
 const COUNT = Number(args.count);
 const SEED = Number(args.seed);
 if (!Number.isInteger(COUNT) || COUNT < 1 || !Number.isInteger(SEED)) {
-  process.stderr.write('usage: npm run bench:imap -- --count N [--json] [--seed N] [--dir DIR] [--cold] [--no-mbsync] [--no-gateway] [--no-read-ahead] [--mbsync-no-fsync] [--profile] [--profile-file F] [--keep]\n');
+  process.stderr.write('usage: npm run bench:imap -- --count N [--json] [--seed N] [--dir DIR] [--cold] [--no-mbsync] [--no-gateway] [--no-read-ahead] [--mbsync-no-fsync] [--profile] [--profile-file F] [--keep] [--node-defaults]\n');
   process.exit(2);
 }
 
@@ -605,6 +610,7 @@ async function main(): Promise<void> {
   };
   out(`mailroom IMAP benchmark: ${COUNT} messages, seed ${SEED}${args.cold ? ', cold Dovecot' : ''}${args['no-read-ahead'] ? ', gateway read-ahead off' : ''}`);
   out(`machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.ramGiB} GiB RAM, node ${machine.node}, ${machine.kernel}, load ${machine.loadAverage.join(' ')}, ${machine.date}`);
+  out(args['node-defaults'] ? 'runtime: Node defaults (--node-defaults)' : `runtime: ${TUNED_RUNTIME}`);
   instrumentGateway();
   const peer = await startDovecot({ users: [{ user: USER, password: PASSWORD }] });
   let app: App | null = null;

@@ -14,15 +14,13 @@
  * unless they are given already; `--node-defaults` measures with Node's defaults instead.
  */
 import { runSelfForJson } from './child-json.ts';
-import { spawnSync } from 'node:child_process';
+import { runTuned, TUNED_RUNTIME } from './tuned.ts';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import v8 from 'node:v8';
 import iconv from 'iconv-lite';
 
 const { values: args } = parseArgs({
@@ -42,19 +40,9 @@ const { values: args } = parseArgs({
   allowPositionals: false,
 });
 
-// The memory settings of bin/mailroom (see there and docs/benchmarks.md): start-up ones first.
-const TUNED_ENV = { MALLOC_ARENA_MAX: '2' };
-const TUNED_FLAGS = ['--max-semi-space-size=2'];
 const tuned = !args['node-defaults'];
 const helper = args['generate-into'] !== undefined || args['scan-only'] !== undefined;
-if (tuned && !helper && (process.env['MALLOC_ARENA_MAX'] !== TUNED_ENV.MALLOC_ARENA_MAX || !TUNED_FLAGS.every((f) => process.execArgv.includes(f)))) {
-  const run = spawnSync(process.execPath, [...TUNED_FLAGS, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
-    stdio: 'inherit',
-    env: { ...process.env, ...TUNED_ENV },
-  });
-  process.exit(run.status ?? 1);
-}
-if (tuned) v8.setFlagsFromString('--heap-growing-percent=100');
+if (tuned && !helper) runTuned(import.meta.url);
 
 const COUNT = Number(args.count);
 const SIZE_KB = Number(args.size);
@@ -459,7 +447,7 @@ async function main(): Promise<void> {
   const mbox = args.mbox ?? path.join(root, 'bench.mbox');
   const dataDir = path.join(root, 'data');
   out(`mailroom import benchmark: ${args.mbox ?? `${COUNT} generated messages of ~${SIZE_KB} KB`}, batch ${BATCH}, concurrency ${CONCURRENCY}`);
-  out(tuned ? `runtime: MALLOC_ARENA_MAX=2 node --max-semi-space-size=2, --heap-growing-percent=100 (as bin/mailroom)` : 'runtime: Node defaults (--node-defaults)');
+  out(tuned ? `runtime: ${TUNED_RUNTIME}` : 'runtime: Node defaults (--node-defaults)');
   out(`machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), node ${process.version}, ${os.platform()} ${os.release()}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, ${new Date().toISOString()}`);
   out(`work dir: ${root} (creating a file there takes ${fmt(await fileCreationCost(root), 0)} µs)`);
   try {
