@@ -85,18 +85,14 @@ export class FsBlobStore implements BlobStore {
 interface Pending {
   tmp: string;
   sha256: string;
-  /** Settles when the temp file is complete; put() resolves after it. */
+  /** Settles when the temp file is complete and fdatasynced; put() resolves after it. */
   written: Promise<void>;
-  /** The temp file's descriptor, kept open for commit's fdatasync, or null once closed. */
-  fd: number | null;
 }
 
 /** Stream content up to this size is collected in memory and written with one system call. */
 const STREAM_BUFFER_LIMIT = 1024 * 1024;
 /** Once a stream is written as it arrives, chunks are gathered up to this size per write. */
 const STREAM_WRITE_SIZE = 256 * 1024;
-/** Temp files a batch keeps open for commit's fdatasync; beyond, they are reopened then. */
-const MAX_OPEN_PER_BATCH = 128;
 
 function errorCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
@@ -143,17 +139,17 @@ async function writeAll(fd: number, buffers: Buffer[], position: number): Promis
 }
 
 /**
- * Writes go to temp files under `<root>/tmp`. commit() fdatasyncs them all at once (through the
- * descriptors kept open since the write), renames them into place at once, creating
- * directories only when a rename finds none, and fsyncs each directory it touched once (and
- * the parents of those it created), so that a committed blob survives a crash.
+ * Writes go to temp files under `<root>/tmp`, each fdatasynced as soon as it is written (in the
+ * thread pool, while the caller parses: commit() then only waits for what is still going).
+ * commit() renames them into place at once, creating directories only when a rename finds
+ * none, and fsyncs each directory it touched once (and the parents of those it created), so
+ * that a committed blob survives a crash.
  */
 class FsBlobBatch implements BlobBatch {
   readonly #store: FsBlobStore;
   readonly #tmpDir: string;
   readonly #prefix = `${process.pid}-${randomBytes(6).toString('hex')}-`;
   #counter = 0;
-  #open = 0;
   readonly #pending = new Map<string, Pending>();
   /** Temp files whose content turned out to be pending already; removed at the end. */
   readonly #strays: string[] = [];
@@ -180,7 +176,7 @@ class FsBlobBatch implements BlobBatch {
   #putBuffers(sha256: string, content: Buffer[]): Promise<void> {
     const existing = this.#pending.get(sha256);
     if (existing) return existing.written;
-    const pending: Pending = { tmp: this.#tmpPath(), sha256, written: Promise.resolve(), fd: null };
+    const pending: Pending = { tmp: this.#tmpPath(), sha256, written: Promise.resolve() };
     pending.written = this.#write(pending, content);
     // Awaited by put, commit and abort; a failure must not count as unhandled meanwhile.
     pending.written.catch(() => undefined);
@@ -192,14 +188,8 @@ class FsBlobBatch implements BlobBatch {
     const fd = await openFd(pending.tmp, 'w');
     try {
       await writeAll(fd, content, 0);
-    } catch (err) {
-      await closeFd(fd);
-      throw err;
-    }
-    if (this.#open < MAX_OPEN_PER_BATCH) {
-      this.#open++;
-      pending.fd = fd;
-    } else {
+      await syncFd(fd, false);
+    } finally {
       await closeFd(fd);
     }
   }
@@ -229,6 +219,7 @@ class FsBlobBatch implements BlobBatch {
         }
       }
       if (fd !== null && chunks.length > 0) await writeAll(fd, chunks, size - chunksSize);
+      if (fd !== null) await syncFd(fd, false);
     } catch (err) {
       if (fd !== null) await closeFd(fd);
       if (tmp !== null) await rm(tmp, { force: true });
@@ -247,7 +238,7 @@ class FsBlobBatch implements BlobBatch {
       this.#strays.push(tmp!);
       await existing.written;
     } else {
-      this.#pending.set(sha256, { tmp: tmp!, sha256, written: Promise.resolve(), fd: null });
+      this.#pending.set(sha256, { tmp: tmp!, sha256, written: Promise.resolve() });
     }
     return { sha256, size };
   }
@@ -260,7 +251,6 @@ class FsBlobBatch implements BlobBatch {
   async commit(): Promise<void> {
     const items = [...this.#pending.values()];
     await Promise.all(items.map((p) => p.written));
-    await Promise.all(items.map((p) => this.#syncAndClose(p)));
     const dirs = new Set<string>();
     await Promise.all(
       items.map(async (p) => {
@@ -295,33 +285,10 @@ class FsBlobBatch implements BlobBatch {
     await this.#removeStrays();
   }
 
-  /** fdatasync: the data, and what reading it back needs (size, block map). */
-  async #syncAndClose(p: Pending): Promise<void> {
-    const fd = p.fd ?? (await openFd(p.tmp, 'r'));
-    if (p.fd !== null) {
-      p.fd = null;
-      this.#open--;
-    }
-    try {
-      await syncFd(fd, false);
-    } finally {
-      await closeFd(fd);
-    }
-  }
-
   async abort(): Promise<void> {
     const items = [...this.#pending.values()];
     this.#pending.clear();
     await Promise.allSettled(items.map((p) => p.written));
-    await Promise.allSettled(
-      items.map((p) => {
-        if (p.fd === null) return undefined;
-        const fd = p.fd;
-        p.fd = null;
-        this.#open--;
-        return closeFd(fd);
-      }),
-    );
     await Promise.all(items.map((p) => rm(p.tmp, { force: true })));
     await this.#removeStrays();
   }
