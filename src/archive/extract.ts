@@ -4,7 +4,7 @@
  * same parse that indexed it, so its part path, bytes and SHA-256 are those recorded then.
  */
 import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { AppError } from '../errors/index.ts';
 import { hashContent, parseMessage, type AttachmentSink } from './parse/index.ts';
 
@@ -19,7 +19,12 @@ export function extractPart(raw: Readable, partPath: string): Readable {
   const out = new PassThrough();
   let found = false;
   const sink: AttachmentSink = async (content, path) => {
-    if (found || path !== partPath) return hashContent(content);
+    if (found || path !== partPath) {
+      // Another part: only read past it.
+      content.resume();
+      await finished(content);
+      return { sha256: '', size: 0 };
+    }
     found = true;
     await pipeline(content, out);
     // Nothing after the part is needed: stop reading the message (the parse then rejects).

@@ -11,7 +11,7 @@ export interface BlobBatch {
   put(content: Readable | Buffer): Promise<BlobRef>;
   /** A stream of a blob put in this batch (or already committed). */
   read(sha256: string): Readable;
-  /** fsyncs the data, moves every blob to its content address, fsyncs the directories. */
+  /** Makes the puts durable (the data synced, each blob moved to its content address, the directories synced). */
   commit(): Promise<void>;
   /** Removes what was not committed. */
   abort(): Promise<void>;
