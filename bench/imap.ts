@@ -177,7 +177,10 @@ class RssSampler {
 interface Timing {
   /** changes(): SELECT, UID SEARCH, summary FETCHes (time inside next()). */
   changes: number;
-  /** fetchRaw(): from the call until the stream ended (the engine waits for each). */
+  /**
+   * fetchRaw(): from the call until the stream ended (the engine waits for each). A message
+   * above the engine's buffer limit ends once archive.spool() has written it to its temp file.
+   */
   fetchRaw: number;
   fetchRawCalls: number;
   /** archive.ingest() as a whole. */
@@ -227,16 +230,6 @@ async function timed<T>(fn: () => Promise<T>, add: (ms: number) => void): Promis
   }
 }
 
-/**
- * A fetchRaw() stream of a large message ends only inside the ingest call that consumes it (the
- * engine archives such a message alone, nothing else in flight). This clock (the time of such
- * ingests so far, the call in progress included) is subtracted from the fetchRaw window so that
- * nothing is counted twice.
- */
-let streamSince: number | null = null;
-let streamTotal = 0;
-const streamClock = (): number => streamTotal + (streamSince === null ? 0 : now() - streamSince);
-
 function instrumentGateway(): void {
   // For A/B runs: every fetchRaw() downloads its message alone, as before the read-ahead.
   if (args['no-read-ahead']) ReadAhead.prototype.take = async () => null;
@@ -268,9 +261,6 @@ function instrumentGateway(): void {
   const origFetchRaw = proto.fetchRaw;
   proto.fetchRaw = async function (this: ImapSource, ref: MessageRef): Promise<Readable> {
     const t0 = now();
-    // A message above the engine's buffer limit is streamed into archive.ingest(): that time is
-    // the ingest's, not the fetch's.
-    const stream0 = streamClock();
     timing.fetchRawCalls++;
     const leave = enter();
     let stream: Readable;
@@ -285,7 +275,7 @@ function instrumentGateway(): void {
       if (!done) {
         done = true;
         leave();
-        timing.fetchRaw += now() - t0 - (streamClock() - stream0);
+        timing.fetchRaw += now() - t0;
       }
     };
     stream.once('end', finish);
@@ -299,15 +289,7 @@ function instrumentApp(app: App): void {
   const ingest = archive.ingest.bind(archive);
   archive.ingest = async (...a: Parameters<typeof ingest>) => {
     timing.ingestCalls++;
-    const streamed = a[2].some((item) => !Buffer.isBuffer(item.raw));
-    if (streamed) streamSince = now();
-    return timed(() => ingest(...a), (ms) => {
-      timing.ingest += ms;
-      if (streamed) {
-        streamTotal += ms;
-        streamSince = null;
-      }
-    });
+    return timed(() => ingest(...a), (ms) => (timing.ingest += ms));
   };
   const blobs = app.blobs;
   const batch = blobs.batch.bind(blobs);

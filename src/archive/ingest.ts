@@ -3,10 +3,15 @@ import type { Readable } from 'node:stream';
 import type { BlobBatch, BlobRef, BlobStore, DocumentWrite, Store } from '../store/index.ts';
 import { parseMessage } from './parse/index.ts';
 import { prepared, type IndexedMessage, type PreparedMessage } from './prepare.ts';
+import { SpooledRaw } from './spool.ts';
 
-/** A message as it arrives: its raw bytes (a Buffer, or a stream for large ones) and where it came from. */
+/**
+ * A message as it arrives: its raw bytes and where it came from. Large ones come as a stream
+ * (read once, so such an item goes alone) or already spooled to a temp file (spool.ts: its blob
+ * is written, and it can be read again).
+ */
 export interface IngestItem {
-  raw: Buffer | Readable;
+  raw: Buffer | Readable | SpooledRaw;
   /** Free text naming the origin, e.g. "import:/mail/inbox.mbox#12" or "upload". */
   source: string;
   /** Values for the cabinet's own index fields (from an import rule's mapping). */
@@ -76,8 +81,25 @@ export function parsedFromMemory(raw: IngestItem['raw']): raw is Buffer {
   return Buffer.isBuffer(raw) && raw.length <= IN_MEMORY_LIMIT;
 }
 
+/** A raw message read only once: it cannot be retried. */
+export function isStream(raw: IngestItem['raw']): raw is Readable {
+  return !Buffer.isBuffer(raw) && !(raw instanceof SpooledRaw);
+}
+
+/**
+ * What a parse elsewhere reads: the bytes, or a local file (a spooled message's temp file, read
+ * there as a stream: bounded memory, no copy between threads).
+ */
+export type ParseInput = Buffer | { file: string };
+
 /** Starts parsing a raw message elsewhere (parse-pool.ts); null from the promise means "declined". */
-export type ParseElsewhere = (raw: Buffer) => Promise<PreparedMessage | null>;
+export type ParseElsewhere = (raw: ParseInput) => Promise<PreparedMessage | null>;
+
+function parseElsewhere(item: IngestItem, parse: ParseElsewhere): Promise<PreparedMessage | null> | undefined {
+  if (parsedFromMemory(item.raw)) return quiet(parse(item.raw));
+  const file = item.raw instanceof SpooledRaw ? item.raw.file : null;
+  return file === null ? undefined : quiet(parse({ file }));
+}
 
 /**
  * A batch whose work has started ahead of its ingest (see stageBatch): its blob batch, the
@@ -100,14 +122,15 @@ function quiet<T>(p: Promise<T>): Promise<T> {
 
 /**
  * Starts a batch: every raw message that is in memory goes to the blob store at once, and each
- * one small enough is parsed elsewhere (in the worker thread). The archive stages the next
- * batch of an import while the current one is committed (service.prefetch), so the file system
- * and the worker keep busy meanwhile.
+ * one small enough, or spooled to a local file, is parsed elsewhere (in the worker thread). The
+ * archive stages the next batch while the current one is committed (service.prefetch), so the
+ * file system and the worker keep busy meanwhile. Spooled messages are their owner's to commit
+ * or discard (spool.ts), not the staged batch's: cancel() only waits for their parses.
  */
 export function stageBatch(blobs: BlobStore, items: readonly IngestItem[], parse: ParseElsewhere): StagedBatch {
   const batch = blobs.batch();
   const raws = items.map((item) => (Buffer.isBuffer(item.raw) ? quiet(batch.put(item.raw)) : undefined));
-  const parses = items.map((item) => (parsedFromMemory(item.raw) ? quiet(parse(item.raw)) : undefined));
+  const parses = items.map((item) => parseElsewhere(item, parse));
   const cancel = async (): Promise<void> => {
     await Promise.allSettled([...raws, ...parses]);
     await batch.abort();
@@ -128,9 +151,13 @@ interface Done {
 /**
  * The receive path's one door into the archive (design §3): raw bytes to the blob store first,
  * then parse (attachments are digested, not stored apart: docs/decisions/0007), then one
- * database transaction per batch with the documents, attachment rows and full-text rows. Blobs are fsynced before the transaction commits, so a committed document
- * always has its bytes; a crash before the commit leaves only unreferenced blobs, never a half
- * document. (The rows are written while the blobs are being fsynced; the commit waits for them.)
+ * database transaction per batch with the documents, attachment rows and full-text rows. Blobs
+ * are fsynced before the transaction commits, so a committed document always has its bytes; a
+ * crash before the commit leaves only unreferenced blobs, never a half document. (The rows are
+ * written while the blobs are being fsynced; the commit waits for them.)
+ *
+ * Spooled messages (spool.ts) are committed with the batch's blobs; on failure they are left
+ * as they are for their owner (archive.ingest), which may retry them one by one.
  */
 export async function ingestBatch(
   store: Store,
@@ -162,11 +189,15 @@ export async function ingestBatch(
     for (let i = 0; i < items.length; i++) {
       startPuts(i + PUT_AHEAD);
       const item = items[i]!;
+      // A spooled message was written and fdatasynced when it was spooled; only parsed here.
+      const spooled = item.raw instanceof SpooledRaw ? item.raw : null;
       const elsewhere = await staged?.parses[i];
       if (elsewhere) {
-        done.push({ ref: puts.get(i)!, message: elsewhere });
+        done.push({ ref: spooled?.ref ?? puts.get(i)!, message: elsewhere });
       } else if (parsedFromMemory(item.raw)) {
         done.push({ ref: puts.get(i)!, message: prepared(await parseMessage(item.raw)) });
+      } else if (item.raw instanceof SpooledRaw) {
+        done.push({ ref: item.raw.ref, message: prepared(await parseMessage(item.raw.read())) });
       } else {
         const ref = await (puts.get(i) ?? batch.put(item.raw));
         done.push({ ref, message: prepared(await parseMessage(batch.read(ref.sha256))) });
@@ -175,8 +206,9 @@ export async function ingestBatch(
     const refs = await Promise.all(done.map((d) => d.ref));
     const writes = done.map(({ message }, i) => toWrite(orgId, cabinetId, items[i]!, refs[i]!.sha256, refs[i]!.size, message, archivedAt));
     // The blobs are fsynced and renamed while the rows are written; the transaction commits
-    // only once that is done.
-    committing = quiet(batch.commit());
+    // only once that is done, spooled messages' blobs included.
+    const spooled = items.map((item) => item.raw).filter((raw) => raw instanceof SpooledRaw);
+    committing = quiet(Promise.all([batch.commit(), ...spooled.map((s) => s.commit())]).then(() => undefined));
     const commit = committing;
     const outcomes = await store.documents.insertMany(writes, { beforeCommit: () => commit });
     return outcomes.map((o, i) => {

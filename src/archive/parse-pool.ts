@@ -11,8 +11,11 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { PreparedMessage } from './prepare.ts';
 
-/** A raw message: in the shared ring at `at` (see Ring), or, when it has no room, transferred. */
-export type WorkerRequest = { id: number; at: number; length: number } | { id: number; raw: Uint8Array };
+/**
+ * A raw message: in the shared ring at `at` (see Ring), or, when it has no room, transferred;
+ * or a file the worker reads itself (a spooled large message, spool.ts).
+ */
+export type WorkerRequest = { id: number; at: number; length: number } | { id: number; raw: Uint8Array } | { id: number; file: string };
 
 export interface WorkerData {
   ring: SharedArrayBuffer;
@@ -105,12 +108,7 @@ export class ParsePool {
     if (worker === null) return Promise.resolve(null);
     const id = this.#nextId++;
     const at = this.#ring.put(raw);
-    const result = new Promise<PreparedMessage | null>((resolve, reject) => this.#waiting.set(id, { resolve, reject, at }));
-    if (this.#waiting.size === 1) {
-      worker.ref();
-      if (this.#idle) clearTimeout(this.#idle);
-      this.#idle = null;
-    }
+    const result = this.#wait(worker, id, at);
     if (at >= 0) {
       const request: WorkerRequest = { id, at, length: raw.length };
       worker.postMessage(request);
@@ -121,6 +119,30 @@ export class ParsePool {
       copy.set(raw);
       const request: WorkerRequest = { id, raw: copy };
       worker.postMessage(request, [copy.buffer]);
+    }
+    return result;
+  }
+
+  /**
+   * prepare() for a message in a file, which the worker streams from disk: a large message is
+   * neither held whole nor copied between threads. The file must stay until the promise settles.
+   */
+  prepareFile(file: string): Promise<PreparedMessage | null> {
+    const worker = this.#start();
+    if (worker === null) return Promise.resolve(null);
+    const id = this.#nextId++;
+    const result = this.#wait(worker, id, -1);
+    const request: WorkerRequest = { id, file };
+    worker.postMessage(request);
+    return result;
+  }
+
+  #wait(worker: Worker, id: number, at: number): Promise<PreparedMessage | null> {
+    const result = new Promise<PreparedMessage | null>((resolve, reject) => this.#waiting.set(id, { resolve, reject, at }));
+    if (this.#waiting.size === 1) {
+      worker.ref();
+      if (this.#idle) clearTimeout(this.#idle);
+      this.#idle = null;
     }
     return result;
   }

@@ -1,8 +1,11 @@
 /**
- * The parse worker's thread (see parse-pool.ts): parses raw messages and computes their index
- * terms, one message at a time, in arrival order. Attachments are only digested here (the
- * archive keeps the original message, docs/decisions/0007), so nothing but the result goes back.
+ * The parse worker's thread (see parse-pool.ts): parses raw messages (from the shared ring, a
+ * transferred buffer or a file) and computes their index terms, one message at a time, in
+ * arrival order. Attachments are only digested here (the archive keeps the original message,
+ * docs/decisions/0007), so nothing but the result goes back.
  */
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseMessage } from './parse/index.ts';
 import type { WorkerData, WorkerReply, WorkerRequest } from './parse-pool.ts';
@@ -15,7 +18,9 @@ const ring = Buffer.from((workerData as WorkerData).ring);
 /** One message at a time is parsed from here (a private copy: the parse never sees the shared ring). */
 let scratch = Buffer.allocUnsafeSlow(64 * 1024);
 
-function rawOf(req: WorkerRequest): Buffer {
+function rawOf(req: WorkerRequest): Buffer | Readable {
+  // Streamed from disk, so a large message is never whole in this thread's memory either.
+  if ('file' in req) return createReadStream(req.file);
   if ('raw' in req) return Buffer.from(req.raw.buffer, req.raw.byteOffset, req.raw.byteLength);
   if (scratch.length < req.length) scratch = Buffer.allocUnsafeSlow(Math.max(req.length, scratch.length * 2));
   ring.copy(scratch, 0, req.at, req.at + req.length);
@@ -31,6 +36,9 @@ async function handle(req: WorkerRequest): Promise<void> {
     reply = { id: req.id, ok: true, ...p };
   } catch (err) {
     reply = { id: req.id, ok: false, message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+  } finally {
+    // A parse that failed may not have read its file to the end: close it.
+    if (!Buffer.isBuffer(raw)) raw.destroy();
   }
   port!.postMessage(reply);
 }

@@ -3,9 +3,10 @@ import type { Readable } from 'node:stream';
 import { AppError, toAppError } from '../errors/index.ts';
 import type { BlobStore, Store } from '../store/index.ts';
 import { digestParts, extractPart } from './extract.ts';
-import { ingestBatch, stageBatch, type IngestItem, type IngestResult, type StagedBatch } from './ingest.ts';
+import { ingestBatch, isStream, stageBatch, type IngestItem, type IngestResult, type StagedBatch } from './ingest.ts';
 import { parsePool } from './parse-pool.ts';
 import { queryTerms } from './search/terms.ts';
+import { discardSpooled, spool, SpooledRaw } from './spool.ts';
 import { documentView, type DocumentView } from './views.ts';
 
 export interface CabinetView {
@@ -39,7 +40,9 @@ const CABINET_NAME = /^[^\u0000-\u001f/\\]{1,100}$/u;
 
 /**
  * Batches from this size on are parsed in the worker thread (parse-pool.ts). A lone message
- * (an upload) is parsed in-process: it would only wait for the worker's start.
+ * (an upload) is parsed in-process: it would only wait for the worker's start. A batch with a
+ * spooled message goes to the worker whatever its size: that parse is long, and the sync
+ * engine's worker is running anyway.
  */
 const WORKER_MIN_BATCH = 2;
 
@@ -68,14 +71,39 @@ export function createArchive(store: Store, blobs: BlobStore) {
     return d;
   }
 
-  /** Batches staged by prefetch(), keyed by the items array that ingest() will get. */
-  const prefetched = new WeakMap<IngestItem[], StagedBatch>();
+  /**
+   * Batches handed to prefetch() and not yet taken by ingest(), keyed by the items array that
+   * ingest() will get; null when nothing was staged (still, their spooled messages are ours).
+   */
+  const prefetched = new WeakMap<IngestItem[], StagedBatch | null>();
 
   /** Stages a batch when a worker thread can parse it; else ingest() does everything in-process. */
   function stage(items: IngestItem[]): StagedBatch | undefined {
-    if (items.length < WORKER_MIN_BATCH) return undefined;
+    if (items.length < WORKER_MIN_BATCH && !items.some((i) => i.raw instanceof SpooledRaw)) return undefined;
     const pool = parsePool();
-    return pool === null ? undefined : stageBatch(blobs, items, (raw) => pool.prepare(raw));
+    if (pool === null) return undefined;
+    return stageBatch(blobs, items, (raw) => (Buffer.isBuffer(raw) ? pool.prepare(raw) : pool.prepareFile(raw.file)));
+  }
+
+  async function ingestWithFallback(orgId: string, cabinetId: string, items: IngestItem[], staged: StagedBatch | undefined): Promise<IngestOutcome[]> {
+    try {
+      return (await ingestBatch(store, blobs, orgId, cabinetId, items, { staged })).map((r) => ({ ok: true as const, ...r }));
+    } catch (err) {
+      if (items.length === 1) return [{ ok: false, error: toAppError(err) }];
+      // A consumed stream cannot be replayed; the caller sends those one at a time. A spooled
+      // message can: its temp file (or, if the batch got that far, its committed blob) is still there.
+      if (items.some((i) => isStream(i.raw))) throw err;
+      const out: IngestOutcome[] = [];
+      for (const item of items) {
+        try {
+          const [r] = await ingestBatch(store, blobs, orgId, cabinetId, [item]);
+          out.push({ ok: true, ...r! });
+        } catch (e) {
+          out.push({ ok: false, error: toAppError(e) });
+        }
+      }
+      return out;
+    }
   }
 
   return {
@@ -83,20 +111,30 @@ export function createArchive(store: Store, blobs: BlobStore) {
     cabinetByName,
 
     /**
+     * Consumes a large message's stream at once into a temp file of the blob store (hashed,
+     * fdatasynced) and returns a handle to pass in the items of ingest() or prefetch(). The
+     * caller owns it until then and must discard() it if it never passes it on (spool.ts).
+     */
+    spool(stream: Readable): Promise<SpooledRaw> {
+      return spool(blobs, stream);
+    },
+
+    /**
      * Starts work on the batch that the next ingest() call will get with this same `items`
      * array: its raw messages go to the blob store and are parsed in the worker thread while
      * the previous batch is being committed. Returns how to give up on it instead (removing its
-     * temp files) when ingest() will not be called after all. Optional: ingest() does whatever
-     * was not prefetched.
+     * temp files and its spooled messages) when ingest() will not be called after all.
+     * Optional: ingest() does whatever was not prefetched.
      */
     prefetch(items: IngestItem[]): () => Promise<void> {
-      const staged = prefetched.get(items) ?? stage(items);
-      if (staged === undefined) return async () => undefined;
-      prefetched.set(items, staged);
+      if (!prefetched.has(items)) prefetched.set(items, stage(items) ?? null);
       return async () => {
-        if (prefetched.get(items) !== staged) return; // taken by ingest()
+        if (!prefetched.has(items)) return; // taken by ingest(), which ends its spooled messages
+        const staged = prefetched.get(items);
         prefetched.delete(items);
-        await staged.cancel();
+        // The staged parses read the spooled files: they are done before the files go.
+        await staged?.cancel();
+        await discardSpooled(items.map((i) => i.raw));
       };
     },
 
@@ -118,34 +156,27 @@ export function createArchive(store: Store, blobs: BlobStore) {
     /**
      * Archives a batch in one transaction. If the batch fails, each message is retried alone so
      * one bad message costs only itself (design §2.3), and its error is returned in its place.
+     * Spooled messages among the items are ended here, whatever happens: committed with their
+     * documents, else discarded once no retry needs them.
      */
     async ingest(orgId: string, cabinetId: string, items: IngestItem[]): Promise<IngestOutcome[]> {
-      // The cabinet must be the organisation's own: nothing else stops a document of one tenant
-      // from being filed into another tenant's cabinet (design §2.6).
-      let staged = prefetched.get(items);
+      let staged = prefetched.get(items) ?? undefined;
       prefetched.delete(items);
-      if (!(await store.cabinets.byId(orgId, cabinetId))) {
-        await staged?.cancel();
-        const error = new AppError('CABINET_NOT_FOUND', `No file cabinet with id ${cabinetId} in this organisation.`);
-        return items.map(() => ({ ok: false as const, error }));
-      }
-      staged ??= stage(items);
       try {
-        return (await ingestBatch(store, blobs, orgId, cabinetId, items, { staged })).map((r) => ({ ok: true as const, ...r }));
-      } catch (err) {
-        if (items.length === 1) return [{ ok: false, error: toAppError(err) }];
-        // A consumed stream cannot be replayed; the caller sends those one at a time.
-        if (items.some((i) => !Buffer.isBuffer(i.raw))) throw err;
-        const out: IngestOutcome[] = [];
-        for (const item of items) {
-          try {
-            const [r] = await ingestBatch(store, blobs, orgId, cabinetId, [item]);
-            out.push({ ok: true, ...r! });
-          } catch (e) {
-            out.push({ ok: false, error: toAppError(e) });
-          }
+        // The cabinet must be the organisation's own: nothing else stops a document of one
+        // tenant from being filed into another tenant's cabinet (design §2.6).
+        if (!(await store.cabinets.byId(orgId, cabinetId))) {
+          const error = new AppError('CABINET_NOT_FOUND', `No file cabinet with id ${cabinetId} in this organisation.`);
+          return items.map(() => ({ ok: false as const, error }));
         }
-        return out;
+        staged ??= stage(items);
+        return await ingestWithFallback(orgId, cabinetId, items, staged);
+      } finally {
+        // Whatever happened, nothing is left behind: the staged work is waited for and its temp
+        // files removed (nothing to remove once ingestBatch has committed or aborted it), then
+        // the spooled messages that were not committed go, after the parses reading them.
+        await staged?.cancel();
+        await discardSpooled(items.map((i) => i.raw));
       }
     },
 

@@ -178,6 +178,7 @@ describe('staged ingest (prefetch, worker, blob commit before the database commi
         return {
           put: (content: Readable | Buffer) => inner.put(content),
           read: (s: string) => inner.read(s),
+          fileOf: (s: string) => inner.fileOf(s),
           async commit() {
             committing = true;
             await gate;

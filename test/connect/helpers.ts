@@ -13,7 +13,7 @@ import { ImapFlow, type FetchMessageObject } from 'imapflow';
 import { openApp, type App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import type { Rule, RuleFilters } from '../../src/connect/index.ts';
-import type { MailboxAction } from '../../src/gateways/index.ts';
+import type { MailboxAction, MessageRef } from '../../src/gateways/index.ts';
 import { createLogger, type Logger } from '../../src/log/index.ts';
 import { run } from '../support/peers/apt.ts';
 import { MAIL_GID, MAIL_UID, type DovecotPeer } from '../support/peers/dovecot.ts';
@@ -259,6 +259,38 @@ export async function folderMessages(peer: DovecotPeer, folder: string, user = A
 export async function kick(peer: DovecotPeer, user = ALICE): Promise<void> {
   const r = await run('doveadm', ['-c', peer.configFile, 'kick', user]);
   if (r.code !== 0) throw new Error(`doveadm kick ${user} failed (${r.code}): ${r.stderr}`);
+}
+
+/** IMAP sessions of `user` the server still has (doveadm who). */
+async function sessions(peer: DovecotPeer, user: string): Promise<number> {
+  const r = await run('doveadm', ['-c', peer.configFile, 'who', '-1', user]);
+  if (r.code !== 0) throw new Error(`doveadm who failed (${r.code}): ${r.stderr}`);
+  return r.stdout.split('\n').filter((l) => l.includes(user) && /\bimap\b/.test(l)).length;
+}
+
+/** Drops every connection of `user` (the engine's) and waits until the server has ended them. */
+export async function dropConnection(peer: DovecotPeer, user = ALICE): Promise<void> {
+  await kick(peer, user);
+  await eventually(async () => (await sessions(peer, user)) === 0, 30_000, 'the kicked IMAP session to end');
+}
+
+/**
+ * Decision 0005: the mailbox may change only once the message's document and ledger row are
+ * committed. Called before a mailbox action on `refs`; returns what would break that.
+ */
+export async function actedUncommitted(t: TestApp, rule: Rule, refs: MessageRef[]): Promise<string[]> {
+  const { folder, epoch } = refs[0]!;
+  const keys = refs.map((r) => r.key);
+  const rows = new Map((await t.app.store.sync.ledgerMany(rule.id, folder, epoch, keys)).map((r) => [r.msg_key, r]));
+  const ids = [...rows.values()].map((r) => r.document_id).filter((id): id is string => id !== null);
+  const stored = new Set(ids.length === 0 ? [] : (await t.app.store.db.kysely.selectFrom('documents').select('id').where('id', 'in', ids).execute()).map((d) => d.id));
+  const out: string[] = [];
+  for (const key of keys) {
+    const row = rows.get(key);
+    if (!row || row.status === 'failed') out.push(`UID ${key}: action before its ledger row`);
+    else if (row.document_id === null || !stored.has(row.document_id)) out.push(`UID ${key}: action before its document`);
+  }
+  return out;
 }
 
 /** Resolves when `check()` is true, polling; rejects after `ms` (a generous upper bound, not a timing claim). */

@@ -15,17 +15,16 @@ import type { Rule } from '../../src/connect/index.ts';
 import type { MailboxAction, MessageRef } from '../../src/gateways/index.ts';
 import { ReadAhead } from '../../src/gateways/imap/prefetch.ts';
 import { ImapSource } from '../../src/gateways/imap/source.ts';
-import { run } from '../support/peers/apt.ts';
 import { startDovecot, type DovecotPeer } from '../support/peers/dovecot.ts';
 import {
-  ALICE,
+  actedUncommitted,
   addRule,
   capturingLogger,
   deliverMaildir,
   docs,
+  dropConnection,
   eventually,
   folderMessages,
-  kick,
   message,
   openTestApp,
   sha256,
@@ -95,7 +94,7 @@ function instrument(t: TestApp): () => void {
   };
   proto.apply = async function (this: ImapSource, refs: MessageRef[], action: MailboxAction) {
     const w = watch;
-    if (w?.rule && refs.length > 0) await checkCommitted(t, w, refs);
+    if (w?.rule && refs.length > 0) w.violations.push(...(await actedUncommitted(t, w.rule, refs)));
     await apply.call(this, refs, action);
     w?.events.push('applied');
     w?.applied.push(refs.map((r) => Number(r.key)));
@@ -106,33 +105,6 @@ function instrument(t: TestApp): () => void {
     proto.fetchRaw = fetchRaw;
     proto.apply = apply;
   };
-}
-
-/** Decision 0005: the mailbox may change only once the message's document and ledger row are committed. */
-async function checkCommitted(t: TestApp, w: Watch, refs: MessageRef[]): Promise<void> {
-  const { folder, epoch } = refs[0]!;
-  const keys = refs.map((r) => r.key);
-  const rows = new Map((await t.app.store.sync.ledgerMany(w.rule!.id, folder, epoch, keys)).map((r) => [r.msg_key, r]));
-  const ids = [...rows.values()].map((r) => r.document_id).filter((id): id is string => id !== null);
-  const stored = new Set(ids.length === 0 ? [] : (await t.app.store.db.kysely.selectFrom('documents').select('id').where('id', 'in', ids).execute()).map((d) => d.id));
-  for (const key of keys) {
-    const row = rows.get(key);
-    if (!row || row.status === 'failed') w.violations.push(`UID ${key}: action before its ledger row`);
-    else if (row.document_id === null || !stored.has(row.document_id)) w.violations.push(`UID ${key}: action before its document`);
-  }
-}
-
-/** IMAP sessions of alice the server still has (doveadm who). */
-async function sessions(peer: DovecotPeer): Promise<number> {
-  const r = await run('doveadm', ['-c', peer.configFile, 'who', '-1', ALICE]);
-  if (r.code !== 0) throw new Error(`doveadm who failed (${r.code}): ${r.stderr}`);
-  return r.stdout.split('\n').filter((l) => l.includes(ALICE) && /\bimap\b/.test(l)).length;
-}
-
-/** Drops the engine's connection and waits until the server has ended it. */
-async function dropConnection(peer: DovecotPeer): Promise<void> {
-  await kick(peer);
-  await eventually(async () => (await sessions(peer)) === 0, HOLD_MS, 'the kicked IMAP session to end');
 }
 
 describe('Connect to Mail: archiving a batch while fetching the next', { timeout: 240_000 }, () => {

@@ -44,7 +44,7 @@ function fakeArchive(answer: (item: IngestItem, index: number) => IngestOutcome 
     calls,
     async ingest(_org, _cab, items) {
       calls.push(items);
-      for (const i of items) if (!Buffer.isBuffer(i.raw)) for await (const _ of i.raw) void _;
+      for (const i of items) if (i.raw instanceof Readable) for await (const _ of i.raw) void _;
       await new Promise((r) => setTimeout(r, 1));
       return items.map((item) => answer(item, seen++));
     },

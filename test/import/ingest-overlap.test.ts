@@ -31,6 +31,7 @@ function slowBlobs(log: string[]): BlobStore {
       return { sha256: String(bytes.length).padStart(64, '0'), size: bytes.length };
     },
     read: () => Readable.from([]),
+    fileOf: () => null,
     async commit() {
       log.push('commit');
     },

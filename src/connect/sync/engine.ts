@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { AppError, isAppError, toAppError } from '../../errors/index.ts';
-import type { Archive, IngestItem } from '../../archive/index.ts';
+import { discardSpooled, type Archive, type IngestItem, type SpooledRaw } from '../../archive/index.ts';
 import type { LedgerKey, Store } from '../../store/index.ts';
 import type { ConnectionSettings, Cursor, MailSource, MessageRef, MessageSummary } from '../../gateways/index.ts';
 import type { Logger } from '../../log/index.ts';
@@ -42,10 +42,13 @@ export interface SyncDeps {
 
 /** A failed message is retried on this many runs in all, then left in the ledger for a person. */
 export const MAX_ATTEMPTS = 5;
-/** Messages up to this size are read into memory and archived in batches; larger ones stream alone. */
+/** Messages up to this size are read into memory; larger ones are spooled to a temp file. Both go in batches. */
 const BUFFER_LIMIT = 4 * 1024 * 1024;
 const BATCH_COUNT = 50;
+/** Bytes of buffered messages per batch (memory); spooled ones count only in BATCH_SPOOLED. */
 const BATCH_BYTES = 16 * 1024 * 1024;
+/** Spooled messages per batch: bounds the temp-file bytes of a batch (and of the one in flight). */
+const BATCH_SPOOLED = 8;
 const RECONNECTS = 5;
 
 async function toBuffer(stream: Readable): Promise<Buffer> {
@@ -64,9 +67,13 @@ function isTransient(err: unknown): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A fetched message waiting for its batch. A spooled one is the engine's to end (spool.ts)
+ * until its batch is handed to the pipeline; from then on the archive ends it.
+ */
 interface Pending {
   summary: MessageSummary;
-  raw: Buffer | Readable;
+  raw: Buffer | SpooledRaw;
   size: number;
 }
 
@@ -87,8 +94,9 @@ function toBatch(rule: Rule, folder: string, accountName: string, pending: Pendi
 
 /**
  * One pass of a rule (design §3, receive path): per folder take the lease, list changes since
- * the cursor, filter, stream each raw message into archive.ingest (blobs, then one transaction),
- * record it in the ledger, then apply the mailbox action, and only then advance the cursor.
+ * the cursor, filter, fetch each raw message (into memory, or spooled to a temp file when large)
+ * and archive it in a batch with archive.ingest (blobs, then one transaction), record it in the
+ * ledger, then apply the mailbox action, and only then advance the cursor.
  * Every step is idempotent, so a run killed anywhere is repaired by the next one: a message
  * archived but not yet in the ledger comes back as a duplicate of itself, never twice.
  */
@@ -182,6 +190,7 @@ async function syncFolder(
   const progress: SyncProgress = { folder, seen: 0, fetched: 0, bytes: 0 };
   let batch: Pending[] = [];
   let batchBytes = 0;
+  let batchSpooled = 0;
   let epoch: string | null = null;
   let newCursor: Cursor | null = null;
   // Failures of this pass are retried on the next run, not again by retryPending below.
@@ -198,9 +207,13 @@ async function syncFolder(
   const flush = async () => {
     if (batch.length === 0) return;
     const next = toBatch(rule, folder, accountName, batch);
+    await inFlight.hand(next.items, () => archiveAndAct(deps, source, rule, folder, next, summary));
+    // Handed over: the archive now ends the batch's spooled messages (ingest, or prefetch's
+    // cancel). Should hand() throw instead, they are still in `batch` for the finally below
+    // (discarding one twice is harmless).
     batch = [];
     batchBytes = 0;
-    await inFlight.hand(next.items, () => archiveAndAct(deps, source, rule, folder, next, summary));
+    batchSpooled = 0;
   };
 
   let candidates: MessageSummary[] = [];
@@ -223,17 +236,14 @@ async function syncFolder(
         continue;
       }
       triedNow.add(m.ref.key);
-      let raw: Buffer | Readable;
-      // Such a message comes as a stream that holds the connection until it is consumed, so the
-      // batches before it finish first (their mailbox actions need the connection, and batches
-      // finish in order); then it goes alone.
-      if (m.size > BUFFER_LIMIT) {
-        await flush();
-        await inFlight.settle();
-      }
+      let raw: Buffer | SpooledRaw;
       try {
+        // The stream holds the connection until it is consumed, and the batch in flight may be
+        // waiting for the connection to apply its mailbox action. Both reading into memory and
+        // spooling consume it at once without waiting for anything of that batch, so there is
+        // no deadlock: its action runs as soon as this message is read.
         const stream = await source.fetchRaw(m.ref);
-        raw = m.size <= BUFFER_LIMIT ? await toBuffer(stream) : stream;
+        raw = m.size <= BUFFER_LIMIT ? await toBuffer(stream) : await archive.spool(stream);
       } catch (err) {
         if (isTransient(err)) throw err;
         await recordFailure(deps, rule, m, toAppError(err));
@@ -246,11 +256,11 @@ async function syncFolder(
       if (Buffer.isBuffer(raw)) {
         batch.push({ summary: m, raw, size: raw.length });
         batchBytes += raw.length;
-        if (batch.length >= BATCH_COUNT || batchBytes >= BATCH_BYTES) await flush();
       } else {
-        // A stream must be consumed before the connection's next command: archive it now, alone.
-        await archiveAndAct(deps, source, rule, folder, toBatch(rule, folder, accountName, [{ summary: m, raw, size: m.size }]), summary);
+        batch.push({ summary: m, raw, size: raw.size });
+        batchSpooled++;
       }
+      if (batch.length >= BATCH_COUNT || batchBytes >= BATCH_BYTES || batchSpooled >= BATCH_SPOOLED) await flush();
       onProgress?.(progress);
     }
     await flush();
@@ -283,6 +293,10 @@ async function syncFolder(
     // The caller may reconnect and start over: the last batch must not still be running.
     await inFlight.drain();
     throw err;
+  } finally {
+    // Spooled messages of a batch never handed over (a pass that failed while filling it): the
+    // next pass fetches them again. Empty when the pass got to its end.
+    await discardSpooled(batch.map((p) => p.raw));
   }
 
   // Messages that failed on an earlier run, or whose mailbox action did not happen, of this epoch.

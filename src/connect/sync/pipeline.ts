@@ -6,7 +6,8 @@ import type { IngestItem } from '../../archive/index.ts';
  * recorded in the ledger and acted on in the mailbox; fetching no longer waits for all of that.
  *
  * One batch at most, so memory stays about two batches (this one and the one being filled) plus
- * the gateway's read-ahead, and batches finish in order: the next one's ingest, ledger rows and
+ * the gateway's read-ahead, and temp files about two batches' spooled messages (spool.ts,
+ * BATCH_SPOOLED each), and batches finish in order: the next one's ingest, ledger rows and
  * mailbox action start only after this one's are done. Within a batch the order of decision
  * 0005 is the caller's (`work`): documents and ledger committed before the mailbox action.
  *
@@ -26,7 +27,8 @@ export class BatchInFlight {
   /**
    * Starts staging `items` at once, then, when the batch before has finished, runs `work` (which
    * must ingest this very `items` array) in the background. If the batch before failed, this
-   * one is given up (its staged temp files removed) and that failure is thrown here.
+   * one is given up (its staged temp files and spooled messages removed) and that failure is
+   * thrown here.
    */
   async hand(items: IngestItem[], work: () => Promise<void>): Promise<void> {
     const cancel = this.prefetch(items);

@@ -243,6 +243,10 @@ class FsBlobBatch implements BlobBatch {
     return { sha256, size };
   }
 
+  fileOf(sha256: string): string | null {
+    return this.#pending.get(sha256)?.tmp ?? null;
+  }
+
   read(sha256: string): Readable {
     const pending = this.#pending.get(sha256);
     return pending ? createReadStream(pending.tmp) : this.#store.get(sha256);

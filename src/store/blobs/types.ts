@@ -11,6 +11,11 @@ export interface BlobBatch {
   put(content: Readable | Buffer): Promise<BlobRef>;
   /** A stream of a blob put in this batch (or already committed). */
   read(sha256: string): Readable;
+  /**
+   * The local file holding a blob put in this batch and not yet committed, for a reader in
+   * another thread (the parse worker); null when there is none (e.g. an object store).
+   */
+  fileOf(sha256: string): string | null;
   /** Makes the puts durable (the data synced, each blob moved to its content address, the directories synced). */
   commit(): Promise<void>;
   /** Removes what was not committed. */
