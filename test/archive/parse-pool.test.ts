@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import SQLite from 'better-sqlite3';
 import { importMessages } from '../../src/archive/import/index.ts';
 import type { SourceEntry } from '../../src/archive/import/index.ts';
-import { parseMessage, type AttachmentSink } from '../../src/archive/parse/index.ts';
+import { hashContent, parseMessage, type AttachmentSink } from '../../src/archive/parse/index.ts';
 import { ParsePool } from '../../src/archive/parse-pool.ts';
 import { prepared } from '../../src/archive/prepare.ts';
 import { createArchive, type Archive } from '../../src/archive/service.ts';
@@ -29,15 +29,8 @@ async function fixtures(): Promise<Array<{ name: string; raw: Buffer }>> {
   return Promise.all(names.map(async (name) => ({ name, raw: await readFile(new URL(name, FIXTURES)) })));
 }
 
-const hashingSink: AttachmentSink = async (content) => {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of content) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), size };
-};
+/** The default sink, passed explicitly: what the worker's parse does with attachments. */
+const hashingSink: AttachmentSink = hashContent;
 
 /** A message whose attached messages nest `levels` deep around `payload` bytes of text. */
 function nested(levels: number, payload: number): Buffer {
