@@ -6,7 +6,7 @@
  * one whose ingest failed.
  */
 import assert from 'node:assert/strict';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { MailboxAction } from '../../src/gateways/index.ts';
@@ -172,5 +172,6 @@ describe('Connect to Mail: mailbox actions', { timeout: 90_000 }, () => {
     const subjects = (await docs(t, 'C-delete')).map((d) => d.subject).sort();
     assert.deepEqual(subjects, ['take 1', 'take 2', 'take but ingest fails', 'take dup']);
     assert.equal((await t.app.connect.ledger(t.orgId, 'r-delete', { failedOnly: true })).entries.length, 0);
+    assert.deepEqual(await readdir(join(t.dir, 'blobs', 'tmp')), [], 'the retry spooled the message and left no temp file');
   });
 });

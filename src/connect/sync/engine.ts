@@ -326,9 +326,11 @@ async function retryPending(
       continue;
     }
     if (triedNow.has(row.msg_key)) continue; // failed moments ago in this pass: once per run
-    let raw: Buffer;
+    // Spooled whatever its size: the ledger does not know it, and a retry is rare enough that
+    // the temp file costs nothing worth saving, while a large message is never held in memory.
+    let raw: SpooledRaw;
     try {
-      raw = await toBuffer(await source.fetchRaw(ref));
+      raw = await deps.archive.spool(await source.fetchRaw(ref));
     } catch (err) {
       if (isTransient(err)) throw err;
       const e = toAppError(err);
@@ -342,9 +344,10 @@ async function retryPending(
     // MailSource has no call for the summaries of given refs (changes() lists from a cursor on,
     // list() pages by position), so mapped fields that need from/to/date stay empty here.
     const summaryStub: MessageSummary = {
-      ref, size: raw.length, seen: false, flagged: false, receivedAt: null, date: null, subject: row.subject, from: null, to: [], messageId: null, hasAttachments: false,
+      ref, size: raw.size, seen: false, flagged: false, receivedAt: null, date: null, subject: row.subject, from: null, to: [], messageId: null, hasAttachments: false,
     };
-    await archiveAndAct(deps, source, rule, folder, toBatch(rule, folder, accountName, [{ summary: summaryStub, raw, size: raw.length }]), summary);
+    // archive.ingest ends the spooled message (commits or discards it), whatever happens.
+    await archiveAndAct(deps, source, rule, folder, toBatch(rule, folder, accountName, [{ summary: summaryStub, raw, size: raw.size }]), summary);
   }
   if (toAct.length > 0) await applyAction(deps, source, rule, folder, toAct);
 }
