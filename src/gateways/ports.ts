@@ -106,6 +106,11 @@ export interface MailSource {
   changes(folder: string, cursor: Cursor | null): AsyncIterable<Change>;
   /** Messages of a folder, newest first, for browsing by hand. */
   list(folder: string, page: { offset: number; limit: number }): Promise<{ total: number; messages: MessageSummary[] }>;
+  /**
+   * The summaries of the given messages of one folder (in ascending key order), e.g. to retry
+   * messages known only by their refs; refs that are gone or of another epoch are left out.
+   */
+  summaries(folder: string, refs: readonly MessageRef[]): Promise<MessageSummary[]>;
   /** Keys matching the criteria, or null when the server cannot search for them (filter locally). */
   search(folder: string, criteria: SearchCriteria): Promise<Set<string> | null>;
   /** The raw RFC 5322 bytes, streamed. */

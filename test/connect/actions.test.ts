@@ -174,4 +174,28 @@ describe('Connect to Mail: mailbox actions', { timeout: 90_000 }, () => {
     assert.equal((await t.app.connect.ledger(t.orgId, 'r-delete', { failedOnly: true })).entries.length, 0);
     assert.deepEqual(await readdir(join(t.dir, 'blobs', 'tmp')), [], 'the retry spooled the message and left no temp file');
   });
+
+  test('a message archived on a retry gets its mapped fields from its summary, as on the first try', async () => {
+    const folder = 'Act-retry-fields';
+    const failing = message({ subject: 'Rechnung fällig', from: 'Jürgen Müller <juergen@lieferant.example>', to: 'Buchhaltung <buha@example.test>' });
+    await append(peer, folder, [failing]);
+    await addRule(t, peer, {
+      name: 'r-retry-fields', folders: [folder], cabinet: 'C-retry-fields',
+      mapping: { Sender: { from: 'from.address' }, Name: { from: 'from.name' }, To: { from: 'to' }, Kind: { value: 'invoice' } },
+    });
+    const sha = sha256(failing);
+    const blocker = join(t.dir, 'blobs', sha.slice(0, 2), sha);
+    await mkdir(blocker, { recursive: true });
+    await writeFile(join(blocker, 'x'), 'in the way');
+    assert.equal((await t.app.connect.sync(t.orgId, 'r-retry-fields')).failed, 1);
+    await rm(blocker, { recursive: true });
+
+    // The cursor has moved past it: this run archives it from the ledger's retry list.
+    const again = await t.app.connect.sync(t.orgId, 'r-retry-fields');
+    assert.deepEqual({ archived: again.archived, failed: again.failed }, { archived: 1, failed: 0 });
+    const [doc] = await docs(t, 'C-retry-fields');
+    assert.ok(doc);
+    const view = await t.app.archive.getDocument(t.orgId, doc.id);
+    assert.deepEqual(view.fields, { Sender: 'juergen@lieferant.example', Name: 'Jürgen Müller', To: 'buha@example.test', Kind: 'invoice' });
+  });
 });

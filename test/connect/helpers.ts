@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import { ImapFlow, type FetchMessageObject } from 'imapflow';
 import { openApp, type App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/index.ts';
-import type { Rule, RuleFilters } from '../../src/connect/index.ts';
+import type { FieldMapping, Rule, RuleFilters } from '../../src/connect/index.ts';
 import type { MailboxAction, MessageRef } from '../../src/gateways/index.ts';
 import { createLogger, type Logger } from '../../src/log/index.ts';
 import { run } from '../support/peers/apt.ts';
@@ -73,6 +73,7 @@ export interface RuleSpec {
   includeSubfolders?: boolean;
   useIdle?: boolean;
   intervalSeconds?: number;
+  mapping?: FieldMapping;
 }
 
 /** The plain-IMAP service "dove" (created once per app), an account per user, the cabinet, then the rule. */
@@ -97,6 +98,7 @@ export async function addRule(t: TestApp, peer: DovecotPeer, spec: RuleSpec): Pr
     ...(spec.action ? { action: spec.action } : {}),
     ...(spec.useIdle !== undefined ? { useIdle: spec.useIdle } : {}),
     ...(spec.intervalSeconds !== undefined ? { intervalSeconds: spec.intervalSeconds } : {}),
+    ...(spec.mapping ? { mapping: spec.mapping } : {}),
   });
 }
 

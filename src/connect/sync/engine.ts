@@ -318,6 +318,9 @@ async function retryPending(
   triedNow: ReadonlySet<string>,
 ): Promise<void> {
   const pending = await deps.store.sync.ledgerPending(rule.id, folder, epoch, MAX_ATTEMPTS);
+  const toRetry = pending.filter((row) => row.status === 'failed' && !triedNow.has(row.msg_key)).map((row): MessageRef => ({ folder, epoch, key: row.msg_key }));
+  // What the mapping needs (from, to, date, ...) is in the summaries, as on the first try.
+  const summaries = new Map((await source.summaries(folder, toRetry)).map((m) => [m.ref.key, m]));
   const toAct: MessageRef[] = [];
   for (const row of pending) {
     const ref: MessageRef = { folder, epoch, key: row.msg_key };
@@ -341,13 +344,12 @@ async function retryPending(
       continue;
     }
     summary.fetched++;
-    // MailSource has no call for the summaries of given refs (changes() lists from a cursor on,
-    // list() pages by position), so mapped fields that need from/to/date stay empty here.
-    const summaryStub: MessageSummary = {
+    // Gone from the summaries but fetched all the same (expunged in between): what the ledger knows.
+    const known = summaries.get(row.msg_key) ?? {
       ref, size: raw.size, seen: false, flagged: false, receivedAt: null, date: null, subject: row.subject, from: null, to: [], messageId: null, hasAttachments: false,
     };
     // archive.ingest ends the spooled message (commits or discards it), whatever happens.
-    await archiveAndAct(deps, source, rule, folder, toBatch(rule, folder, accountName, [{ summary: summaryStub, raw, size: raw.size }]), summary);
+    await archiveAndAct(deps, source, rule, folder, toBatch(rule, folder, accountName, [{ summary: known, raw, size: raw.size }]), summary);
   }
   if (toAct.length > 0) await applyAction(deps, source, rule, folder, toAct);
 }

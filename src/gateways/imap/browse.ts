@@ -1,6 +1,6 @@
 import { AppError } from '../../errors/index.ts';
-import type { MessageSummary } from '../ports.ts';
-import type { ImapSession } from './session.ts';
+import type { MessageRef, MessageSummary } from '../ports.ts';
+import { packUids, parseUid, type ImapSession } from './session.ts';
 import { SUMMARY_QUERY, toSummary } from './summary.ts';
 
 /** The largest page one call may ask for; a page is held in memory whole. */
@@ -43,5 +43,27 @@ export async function listPage(
     }
     rows.sort((a, b) => b.seq - a.seq);
     return { total, messages: rows.map((r) => r.summary) };
+  });
+}
+
+/**
+ * Summaries of given messages: one `UID FETCH <set>` of the summary items. Refs of another
+ * UIDVALIDITY epoch are left out (their UIDs name other messages now), and so are expunged ones
+ * (the server simply does not answer for them).
+ */
+export async function summariesOf(session: ImapSession, folder: string, refs: readonly MessageRef[]): Promise<MessageSummary[]> {
+  if (refs.length === 0) return [];
+  return session.exclusive(async () => {
+    const mb = await session.select(folder);
+    const epoch = String(mb.uidValidity);
+    const uids = refs.filter((r) => r.epoch === epoch).map((r) => parseUid(r.key)).filter((u): u is number => u !== null);
+    if (uids.length === 0) return [];
+    const out: MessageSummary[] = [];
+    try {
+      for await (const msg of session.client.fetch(packUids(uids), SUMMARY_QUERY, { uid: true })) out.push(toSummary(msg, folder, epoch));
+    } catch (err) {
+      throw session.fail(err, { operation: 'fetch message summaries', folder });
+    }
+    return out.sort((a, b) => Number(a.ref.key) - Number(b.ref.key));
   });
 }

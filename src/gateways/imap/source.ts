@@ -12,7 +12,7 @@ import type {
   SourceCapabilities,
 } from '../ports.ts';
 import { applyAction } from './actions.ts';
-import { listPage } from './browse.ts';
+import { listPage, summariesOf } from './browse.ts';
 import { listChanges } from './changes.ts';
 import type { ImapLogger, OpenConnection } from './connection.ts';
 import { fetchRawMessage } from './fetch.ts';
@@ -78,6 +78,10 @@ export class ImapSource implements MailSource {
 
   list(folder: string, page: { offset: number; limit: number }): Promise<{ total: number; messages: MessageSummary[] }> {
     return listPage(this.session, folder, page);
+  }
+
+  summaries(folder: string, refs: readonly MessageRef[]): Promise<MessageSummary[]> {
+    return summariesOf(this.session, folder, refs);
   }
 
   search(folder: string, criteria: SearchCriteria): Promise<Set<string> | null> {

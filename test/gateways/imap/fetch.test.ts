@@ -49,6 +49,18 @@ describe('IMAP gateway: fetchRaw', () => {
     await peer?.stop();
   });
 
+  test('summaries() of given refs: those asked for, in UID order; gone or other-epoch refs left out', async () => {
+    const [first, second, , fourth] = refs;
+    assert.ok(first && second && fourth);
+    const asked = [fourth, first, { ...second, epoch: '1' }, { ...first, key: '999999' }];
+    const got = await source.summaries('INBOX', asked);
+    assert.deepEqual(got.map((m) => m.ref.key), [first.key, fourth.key]);
+    assert.equal(got[0]?.subject, 'small');
+    assert.equal(got[0]?.from?.address, 'alice.sender@example.test');
+    assert.equal(got[1]?.subject, 'odd');
+    assert.deepEqual(await source.summaries('INBOX', []), []);
+  });
+
   test('streams every message byte-exact (SHA-256 equal), the 5 MB one included', async () => {
     assert.ok(delivered[2]!.length > 5 * 1024 * 1024);
     for (let i = 0; i < refs.length; i++) {
