@@ -1,6 +1,7 @@
 import type { Readable, Transform } from 'node:stream';
 import mailsplit from '@zone-eu/mailsplit';
 import type { MessageChunk, SplitterChunk, SplitterOptions } from '@zone-eu/mailsplit';
+import { Base64Decoder } from './base64.ts';
 import { ChunkQueue } from './chunk-queue.ts';
 
 /** What mailsplit's Splitter emits: a MIME node (headers parsed), or raw bytes. */
@@ -164,7 +165,9 @@ export async function splitMessage<Leaf>(input: Buffer | Readable, visitor: Spli
   const startPart = (node: SplitNode, leaf: Leaf): OpenPart => {
     // mailsplit's own decoder for the node's transfer encoding: libbase64 / libqp streams,
     // a PassThrough for 7bit, 8bit, binary and anything unknown (RFC 2045 section 6.4).
-    const part: OpenPart = { decoder: node.getDecoder(), settled: Promise.resolve(), finished: false };
+    // Base64 through our decoder with libbase64's output, natively for plain input (base64.ts).
+    const decoder = node.encoding === 'base64' ? new Base64Decoder(() => node.getDecoder()) : node.getDecoder();
+    const part: OpenPart = { decoder, settled: Promise.resolve(), finished: false };
     part.settled = visitor.part(leaf, part.decoder).then(
       () => {
         part.finished = true;
