@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { Readable, type Transform } from 'node:stream';
 import { describe, test } from 'node:test';
-import { Base64Decoder, countLineBreaks, plainBase64Length } from '../../src/archive/parse/base64.ts';
+import { Base64Decoder, countLineBreaks, scanPlainBase64 } from '../../src/archive/parse/base64.ts';
 
 // libbase64 as mailsplit loads it (a dependency of mailsplit, not of ours).
 const requireFromMailsplit = createRequire(createRequire(import.meta.url).resolve('@zone-eu/mailsplit'));
@@ -86,19 +86,25 @@ describe('base64 decoding', () => {
     const plain = Buffer.from(content.subarray(0, 2999).toString('base64').replace(/.{76}/g, '$&\r\n').replace(/=+$/, ''));
     assert.deepEqual(await decodeWith(new Base64Decoder(slow), cut(plain)), content.subarray(0, 2999));
     assert.equal(slowMade, 0);
-    const padded = Buffer.from(content.subarray(0, 2999).toString('base64'));
+    const padded = Buffer.from(content.subarray(0, 2999).toString('base64').replace(/.{76}/g, '$&\r\n'));
     assert.ok(padded.toString().endsWith('='));
     assert.deepEqual(await decodeWith(new Base64Decoder(slow), cut(padded)), content.subarray(0, 2999));
-    assert.equal(slowMade, 1, 'the padding went through libbase64');
+    assert.equal(slowMade, 0, 'the final padding is decoded natively too');
+    const blank = Buffer.concat([padded.subarray(0, 100), Buffer.from(' '), padded.subarray(100)]);
+    assert.deepEqual(await decodeWith(new Base64Decoder(slow), cut(blank)), content.subarray(0, 2999));
+    assert.equal(slowMade, 1, 'a blank went through libbase64');
   });
 
-  test('plainBase64Length counts letters as the per-byte check does, or declines', () => {
-    assert.equal(plainBase64Length('QUJD\r\nREVG\r\n'), 8);
-    assert.equal(plainBase64Length('QUJD\nRA'), 6);
-    assert.equal(plainBase64Length('QUI='), null, 'padding: the caller counts it itself');
-    assert.equal(plainBase64Length('QU JD'), null);
-    assert.equal(plainBase64Length('QU\u00e9JD'), null);
+  test('scanPlainBase64 counts letters and final padding as the per-byte check does, or declines', () => {
+    assert.deepEqual(scanPlainBase64('QUJD\r\nREVG\r\n'), { letters: 8, end: 12, padding: 0 });
+    assert.deepEqual(scanPlainBase64('QUJD\nRA'), { letters: 6, end: 7, padding: 0 });
+    assert.deepEqual(scanPlainBase64('QUJD\r\nQUI=\r\n'), { letters: 7, end: 9, padding: 1 });
+    assert.deepEqual(scanPlainBase64('QQ==\r\n'), { letters: 2, end: 2, padding: 2 });
+    assert.equal(scanPlainBase64('QQ==\r\nQUJD'), null, 'letters after the padding');
+    assert.equal(scanPlainBase64('QU JD'), null);
+    assert.equal(scanPlainBase64('QU\u00e9JD'), null);
+    assert.deepEqual(scanPlainBase64(''), { letters: 0, end: 0, padding: 0 });
     assert.equal(countLineBreaks('a\r\nb\nc\r'), 4);
-    assert.equal(plainBase64Length(''), 0);
+    assert.equal(countLineBreaks('a\r\nb\nc\r', 3), 2);
   });
 });

@@ -2,33 +2,47 @@ import { Transform, type TransformCallback } from 'node:stream';
 
 /** Anything but base64 letters and line breaks: padding, blanks, stray bytes. */
 const NOT_PLAIN = /[^A-Za-z0-9+/\r\n]/;
+/** What may follow the letters at the end of a body: the padding and line breaks. */
+const FINAL_PADDING = /^=+[\r\n]*$/;
 
 /** How many CR and LF characters `text` has (indexOf runs natively; a line is ~78 characters). */
-export function countLineBreaks(text: string): number {
+export function countLineBreaks(text: string, end = text.length): number {
   let n = 0;
-  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
-  for (let i = text.indexOf('\r'); i !== -1; i = text.indexOf('\r', i + 1)) n++;
+  for (let i = text.indexOf('\n'); i !== -1 && i < end; i = text.indexOf('\n', i + 1)) n++;
+  for (let i = text.indexOf('\r'); i !== -1 && i < end; i = text.indexOf('\r', i + 1)) n++;
   return n;
 }
 
 /**
- * Letters and line breaks only, as mailers write base64 bodies (RFC 2045 §6.8): then the number
- * of base64 characters is the length less the line breaks. Null for anything else.
+ * A chunk as mailers write base64 bodies (RFC 2045 §6.8): letters and line breaks, maybe ended
+ * by the padding. `letters` counts the letters before `end` (where the padding starts, else the
+ * length), `padding` the '=' after it. Null for anything else (blanks, stray bytes, padding
+ * followed by more letters).
  */
-export function plainBase64Length(text: string): number | null {
-  return NOT_PLAIN.test(text) ? null : text.length - countLineBreaks(text);
+export interface PlainBase64 {
+  letters: number;
+  end: number;
+  padding: number;
+}
+
+export function scanPlainBase64(text: string): PlainBase64 | null {
+  const odd = text.search(NOT_PLAIN);
+  if (odd === -1) return { letters: text.length - countLineBreaks(text), end: text.length, padding: 0 };
+  const rest = text.slice(odd);
+  if (!FINAL_PADDING.test(rest)) return null;
+  return { letters: odd - countLineBreaks(text, odd), end: odd, padding: rest.length - countLineBreaks(rest) };
 }
 
 /**
  * Base64 transfer decoding of a part's body with exactly the output of mailsplit's decoder
  * (libbase64), at native speed for the input nearly every mailer writes. libbase64 turns each
  * chunk into a string, strips it with a regular expression and decodes it; for a chunk of
- * letters and line breaks alone, Node's decoder (which skips line breaks) does the same in one
- * call, up to the last whole group of four letters, the rest carried to the next chunk. The
- * large attachments of a mailbox are almost all such chunks (docs/benchmarks.md). From the
- * first chunk with anything else (padding, blanks, stray bytes) the part goes on through
- * libbase64's decoder (`slowDecoder`), which gets the carried letters first, so odd input
- * decodes exactly as before.
+ * letters and line breaks (and the final padding), Node's decoder, which skips line breaks, does
+ * the same in one call up to the last whole group of four letters, the rest carried to the next
+ * chunk. The large attachments of a mailbox are almost all such chunks (docs/benchmarks.md).
+ * From the first chunk with anything else (blanks, stray bytes, padding inside) the part goes on
+ * through libbase64's decoder (`slowDecoder`), which gets the carried letters first, so odd
+ * input decodes exactly as before.
  */
 export class Base64Decoder extends Transform {
   readonly #slowDecoder: () => Transform;
@@ -45,9 +59,10 @@ export class Base64Decoder extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     if (this.#slow === null) {
       const text = chunk.toString('latin1');
-      const letters = plainBase64Length(text);
-      if (letters !== null) {
-        this.#decodePlain(text, letters);
+      const plain = scanPlainBase64(text);
+      if (plain !== null) {
+        if (plain.padding === 0) this.#decodeLetters(chunk, text, plain.letters);
+        else this.#decodePadded(chunk, text, plain);
         done();
         return;
       }
@@ -67,13 +82,33 @@ export class Base64Decoder extends Transform {
     this.#slow.end();
   }
 
-  #decodePlain(text: string, letters: number): void {
-    let keep = (this.#carry.length + letters) % 4;
+  /**
+   * Completes the carried group with the chunk's first letters and returns where the rest of
+   * the chunk starts. The chunk is then decoded from its own bytes: a string made by slicing or
+   * concatenating a large one would cost Node's decoder a copy several times slower than the
+   * decoding itself.
+   */
+  #completeCarry(text: string): number {
+    let start = 0;
+    let group = this.#carry;
+    while (group.length < 4) {
+      const c = text.charCodeAt(start);
+      if (c !== 0x0a && c !== 0x0d) group += text[start];
+      start++;
+    }
+    this.#carry = '';
+    this.push(Buffer.from(group, 'base64'));
+    return start;
+  }
+
+  #decodeLetters(chunk: Buffer, text: string, letters: number): void {
     if (this.#carry.length + letters < 4) {
       // Too little for a whole group: everything waits for the next chunk.
       this.#carry += text.replace(/[\r\n]/g, '');
       return;
     }
+    let keep = (this.#carry.length + letters) % 4;
+    const start = this.#carry === '' ? 0 : this.#completeCarry(text);
     // The last `keep` letters of the chunk (line breaks between them skipped) are carried.
     let cut = text.length;
     let tail = '';
@@ -85,9 +120,25 @@ export class Base64Decoder extends Transform {
         keep--;
       }
     }
-    const head = this.#carry + text.slice(0, cut);
     this.#carry = tail;
-    this.push(Buffer.from(head, 'base64'));
+    if (cut > start) this.push(Buffer.from(chunk.toString('latin1', start, cut), 'base64'));
+  }
+
+  /**
+   * A chunk that ends the body with its padding: libbase64 decodes everything it holds in one
+   * go and carries nothing, and so does this.
+   */
+  #decodePadded(chunk: Buffer, text: string, plain: PlainBase64): void {
+    if (this.#carry.length + plain.letters + plain.padding < 4) {
+      // A padded group that cannot be whole: exactly as libbase64 decodes such a remainder.
+      const all = this.#carry + text.replace(/[\r\n]/g, '');
+      this.#carry = '';
+      this.push(Buffer.from(all, 'base64'));
+      return;
+    }
+    const start = this.#carry === '' ? 0 : this.#completeCarry(text);
+    const rest = start < chunk.length ? Buffer.from(chunk.toString('latin1', start), 'base64') : null;
+    if (rest !== null && rest.length > 0) this.push(rest);
   }
 
   #startSlow(): void {

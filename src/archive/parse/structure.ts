@@ -1,4 +1,4 @@
-import { plainBase64Length } from './base64.ts';
+import { scanPlainBase64 } from './base64.ts';
 import { resolveCharset, windows1252, type Charset } from './charset.ts';
 import { firstRawHeader, stripControls, type HeaderLine } from './header-text.ts';
 import type { SplitChunk, SplitData, SplitNode } from './split.ts';
@@ -204,10 +204,11 @@ export class StructureTracker {
   }
 
   #checkBase64(check: Base64Check, value: Buffer): void {
-    // Most chunks are letters and line breaks alone: counted without a loop over every byte.
-    const letters = plainBase64Length(value.toString('latin1'));
-    if (letters !== null) {
-      check.significant += letters;
+    // Most chunks are letters and line breaks (and the final padding): counted without a loop
+    // over every byte.
+    const plain = scanPlainBase64(value.toString('latin1'));
+    if (plain !== null) {
+      check.significant += plain.letters + plain.padding;
       return;
     }
     let invalid = 0;
