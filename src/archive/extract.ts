@@ -31,6 +31,8 @@ export function extractPart(raw: Readable, partPath: string): Readable {
     raw.destroy(new Enough());
     return { sha256: '', size: 0 };
   };
+  // A reader that goes away before the part stops the parse too, rather than it reading on.
+  out.once('close', () => raw.destroy());
   parseMessage(raw, sink).then(
     () => {
       if (!found) out.destroy(new AppError('ATTACHMENT_NOT_FOUND', `The stored message has no part ${partPath}; check it with: mailroom doc verify <id>`));

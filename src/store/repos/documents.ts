@@ -2,6 +2,7 @@ import type SQLite from 'better-sqlite3';
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import { sqliteHandle, type DialectName } from '../db.ts';
 import type { AttachmentRow, Database, DocumentRow, NewDocument } from '../schema.ts';
+import { escapeLike, fts5Query, tsqueryLiteral } from './query-text.ts';
 
 export interface DocumentWrite {
   doc: NewDocument;
@@ -57,14 +58,6 @@ function tsvectorLiteral(terms: readonly string[]): string {
     parts.push(`'${terms[i]!.replace(/\\/g, '\\\\').replace(/'/g, "''")}':${Math.min(i + 1, 16383)}`);
   }
   return parts.join(' ');
-}
-
-function tsqueryLiteral(terms: string[]): string {
-  return terms.map((t) => `'${t.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`).join(' & ');
-}
-
-function fts5Query(terms: string[]): string {
-  return terms.map((t) => `"${t.replace(/"/g, '""')}"`).join(' ');
 }
 
 const COLUMN = /^[a-z_][a-z0-9_]*$/;
@@ -354,10 +347,6 @@ export function documentsRepo(db: Kysely<Database>, dialect: DialectName) {
       return { total: Number(totalRow.rows[0]?.n ?? 0), rows: rows.rows };
     },
   };
-}
-
-function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
 export type DocumentsRepo = ReturnType<typeof documentsRepo>;

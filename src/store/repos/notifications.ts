@@ -11,6 +11,7 @@ import type {
   SubscriptionMode,
   SubscriptionRow,
 } from '../schema.ts';
+import { escapeLike, fts5Query, tsqueryLiteral } from './query-text.ts';
 
 /** A subscription with the names a person recognises. */
 export type SubscriptionListRow = SubscriptionRow & { user_email: string; cabinet_name: string };
@@ -48,19 +49,6 @@ export interface CursorAdvance {
 
 const DOC_COLUMNS = sql.raw('d.id, d.org_id, d.cabinet_id, d.subject, d.from_name, d.from_address, d.date, d.archived_at, d.preview, d.attachment_count');
 const ROWS_PER_INSERT = 500;
-
-function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
-}
-
-/** Terms are letters and digits from archive/search; quoting is belt and braces (as in documents.ts). */
-function fts5Query(terms: string[]): string {
-  return terms.map((t) => `"${t.replace(/"/g, '""')}"`).join(' ');
-}
-
-function tsqueryLiteral(terms: string[]): string {
-  return terms.map((t) => `'${t.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`).join(' & ');
-}
 
 /**
  * Password reset tokens, organisation problems, and the notifier's subscriptions, deliveries and
