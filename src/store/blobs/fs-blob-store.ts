@@ -106,6 +106,22 @@ function openFd(file: string, flags: string): Promise<number> {
   return new Promise((resolve, reject) => fs.open(file, flags, 0o666, (err, fd) => (err ? reject(err) : resolve(fd))));
 }
 
+/**
+ * Temp files are created one at a time, in the process, not as many at once as the thread pool
+ * runs. A creation takes the directory's lock while ext4 looks for a free inode, and without a
+ * journal it passes over inodes freed in the last seconds to minutes, looking each one up
+ * (`recently_deleted`): after other files were deleted nearby, one creation costs up to a
+ * millisecond, and the pool's other threads spin on the lock meanwhile (`rwsem_spin_on_owner`,
+ * a tenth of all CPU samples of a sync in `perf`). One at a time, the writes and fsyncs of other
+ * blobs still run in parallel; the sync used 2 s less CPU (docs/benchmarks.md, "Third round").
+ */
+let creating: Promise<unknown> = Promise.resolve();
+function createFd(file: string): Promise<number> {
+  const next = creating.then(() => openFd(file, 'w'));
+  creating = next.catch(() => undefined);
+  return next;
+}
+
 function closeFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
 }
@@ -185,7 +201,7 @@ class FsBlobBatch implements BlobBatch {
   }
 
   async #write(pending: Pending, content: Buffer[]): Promise<void> {
-    const fd = await openFd(pending.tmp, 'w');
+    const fd = await createFd(pending.tmp);
     try {
       await writeAll(fd, content, 0);
       await syncFd(fd, false);
@@ -210,7 +226,7 @@ class FsBlobBatch implements BlobBatch {
         chunksSize += buf.length;
         if (fd === null && size > STREAM_BUFFER_LIMIT) {
           tmp = this.#tmpPath();
-          fd = await openFd(tmp, 'w');
+          fd = await createFd(tmp);
         }
         if (fd !== null && chunksSize >= STREAM_WRITE_SIZE) {
           await writeAll(fd, chunks, size - chunksSize);
