@@ -33,6 +33,30 @@ export function scanPlainBase64(text: string): PlainBase64 | null {
   return { letters: odd - countLineBreaks(text, odd), end: odd, padding: rest.length - countLineBreaks(rest) };
 }
 
+/** A body chunk as text (latin1: one character per byte) and what scanPlainBase64 found in it. */
+export interface ScannedChunk {
+  text: string;
+  plain: PlainBase64 | null;
+}
+
+/*
+ * The structure check (structure.ts) and the decoder below see the very same Buffer of a base64
+ * body one after the other (split.ts hands `chunk.value` to both): it is turned into text and
+ * scanned once. The regular expression scan was the largest single cost of parsing a large
+ * attachment (docs/benchmarks.md, "Third round"). Weak keys: an entry goes with its chunk.
+ */
+const scanned = new WeakMap<Buffer, ScannedChunk>();
+
+export function scanChunk(chunk: Buffer): ScannedChunk {
+  let scan = scanned.get(chunk);
+  if (scan === undefined) {
+    const text = chunk.toString('latin1');
+    scan = { text, plain: scanPlainBase64(text) };
+    scanned.set(chunk, scan);
+  }
+  return scan;
+}
+
 /**
  * Base64 transfer decoding of a part's body with exactly the output of mailsplit's decoder
  * (libbase64), at native speed for the input nearly every mailer writes. libbase64 turns each
@@ -58,8 +82,7 @@ export class Base64Decoder extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     if (this.#slow === null) {
-      const text = chunk.toString('latin1');
-      const plain = scanPlainBase64(text);
+      const { text, plain } = scanChunk(chunk);
       if (plain !== null) {
         if (plain.padding === 0) this.#decodeLetters(chunk, text, plain.letters);
         else this.#decodePadded(chunk, text, plain);

@@ -1,4 +1,4 @@
-import { scanPlainBase64 } from './base64.ts';
+import { scanChunk } from './base64.ts';
 import { resolveCharset, windows1252, type Charset } from './charset.ts';
 import { firstRawHeader, stripControls, type HeaderLine } from './header-text.ts';
 import type { SplitChunk, SplitData, SplitNode } from './split.ts';
@@ -206,7 +206,7 @@ export class StructureTracker {
   #checkBase64(check: Base64Check, value: Buffer): void {
     // Most chunks are letters and line breaks (and the final padding): counted without a loop
     // over every byte.
-    const plain = scanPlainBase64(value.toString('latin1'));
+    const { plain } = scanChunk(value);
     if (plain !== null) {
       check.significant += plain.letters + plain.padding;
       return;
