@@ -189,7 +189,7 @@ export async function ingestBatch(
     for (let i = 0; i < items.length; i++) {
       startPuts(i + PUT_AHEAD);
       const item = items[i]!;
-      // A spooled message was written and fdatasynced when it was spooled; only parsed here.
+      // A spooled message was written when it was spooled (the commit waits for its fdatasync); only parsed here.
       const spooled = item.raw instanceof SpooledRaw ? item.raw : null;
       const elsewhere = await staged?.parses[i];
       if (elsewhere) {

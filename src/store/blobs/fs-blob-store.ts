@@ -85,7 +85,7 @@ export class FsBlobStore implements BlobStore {
 interface Pending {
   tmp: string;
   sha256: string;
-  /** Settles when the temp file is complete and fdatasynced; put() resolves after it. */
+  /** Settles when the temp file is complete and fdatasynced; a buffered put() resolves after it, a streamed one once the bytes are written. */
   written: Promise<void>;
 }
 
@@ -235,7 +235,6 @@ class FsBlobBatch implements BlobBatch {
         }
       }
       if (fd !== null && chunks.length > 0) await writeAll(fd, chunks, size - chunksSize);
-      if (fd !== null) await syncFd(fd, false);
     } catch (err) {
       if (fd !== null) await closeFd(fd);
       if (tmp !== null) await rm(tmp, { force: true });
@@ -247,14 +246,19 @@ class FsBlobBatch implements BlobBatch {
       await this.#putBuffers(sha256, chunks);
       return { sha256, size };
     }
-    await closeFd(fd);
+    // fdatasynced in the background, as a buffered put is: commit() waits for it, and a sync
+    // engine spooling a large message goes on downloading the next one meanwhile.
+    const file = fd;
+    const written = syncFd(file, false).finally(() => closeFd(file));
+    written.catch(() => undefined);
     const existing = this.#pending.get(sha256);
     if (existing) {
       // Same content already pending: keep one copy.
       this.#strays.push(tmp!);
+      await written;
       await existing.written;
     } else {
-      this.#pending.set(sha256, { tmp: tmp!, sha256, written: Promise.resolve() });
+      this.#pending.set(sha256, { tmp: tmp!, sha256, written });
     }
     return { sha256, size };
   }
