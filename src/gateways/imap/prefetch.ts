@@ -2,14 +2,8 @@ import { Readable } from 'node:stream';
 import type { MessageSummary } from '../ports.ts';
 import { packUids, type ImapSession } from './session.ts';
 
-/**
- * Messages above this size are never read ahead; fetch.ts downloads them in windows when asked.
- * As large as a group: a message of a few MB (the common large attachment) comes in the
- * background like the others instead of stopping the read-ahead until the caller has
- * downloaded it window by window (docs/benchmarks.md, "Third round"); memory stays bounded by
- * the group size either way.
- */
-export const READ_AHEAD_MAX_MESSAGE = 16 * 1024 * 1024;
+/** Messages above this size are never read ahead; fetch.ts downloads them in windows when asked. */
+export const READ_AHEAD_MAX_MESSAGE = 4 * 1024 * 1024;
 /** One read-ahead is one `UID FETCH <set> BODY.PEEK[]` of at most this many messages ... */
 export const READ_AHEAD_COUNT = 50;
 /** ... and at most this many bytes (by RFC822.SIZE); a larger message goes alone. */

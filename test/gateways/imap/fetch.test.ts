@@ -7,7 +7,6 @@ import type { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { isAppError } from '../../../src/errors/index.ts';
 import { openImapSource } from '../../../src/gateways/imap/index.ts';
-import { READ_AHEAD_MAX_MESSAGE } from '../../../src/gateways/imap/prefetch.ts';
 import type { MailSource, MessageRef } from '../../../src/gateways/ports.ts';
 import { startDovecot, type DovecotPeer } from '../../support/peers/dovecot.ts';
 import { collect, kick, message, plainSettings, readAll, sha256, withObserver } from './helpers.ts';
@@ -121,8 +120,7 @@ describe('IMAP gateway: fetchRaw', () => {
   });
 
   test('a connection dropped mid-fetch fails the stream with MAIL_CONNECTION_LOST (transient)', async () => {
-    // Above the read-ahead's limit (base64 adds a third), so it comes in windows, one FETCH each.
-    const big = message({ subject: 'cut short', attachmentBytes: Math.ceil(0.8 * READ_AHEAD_MAX_MESSAGE) });
+    const big = message({ subject: 'cut short', attachmentBytes: 4 * 1024 * 1024 });
     await peer.deliver(CAROL, big);
     const carol = await openImapSource(plainSettings(peer, CAROL, 'carol-secret'));
     try {
