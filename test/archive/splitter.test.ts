@@ -199,8 +199,11 @@ describe('leaf-body fast path of the MIME splitter', () => {
     );
     for (const { name, chunks } of chunkings(input)) {
       const ours = await assertSame(input, chunks, OPTIONS, name);
-      // All but what mailsplit's own loop handles: the headers and at most 64 KiB at a part's start.
-      assert.ok(name === "random sizes" || ours.fastBytes > body.length - 140_000, `${name}: ${ours.fastBytes} of ${body.length} body bytes through the fast path`);
+      // Writes of a few bytes hold no whole line to skip; reads as a file or a socket gives them do.
+      if (name === 'random sizes') continue;
+      // All but what mailsplit's own loop handles: the headers, at most 64 KiB at a part's start
+      // and the line around each write's end.
+      assert.ok(ours.fastBytes > body.length - 140_000, `${name}: ${ours.fastBytes} of ${body.length} body bytes through the fast path`);
     }
   });
 });

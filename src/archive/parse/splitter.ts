@@ -11,11 +11,10 @@ import type { MimeNode, SplitterOptions } from '@zone-eu/mailsplit';
  * change anything, and a delimiter line starts with "--" (RFC 2046 5.1.1; mailsplit also accepts
  * one behind a stray CR). So while mailsplit is in a leaf body, this class finds the next line
  * that could be a delimiter with Buffer#indexOf and emits the whole lines before it as body
- * itself, exactly as mailsplit would have grouped them, and lets mailsplit's own loop handle
- * only the line ending in front of that line, the line itself and what follows up to its next
- * safe stretch. The output is the same sequence of nodes, framing and body bytes as
- * mailsplit's (test/archive/splitter.test.ts compares them on random messages cut into random
- * chunks); only body bytes come in fewer, larger chunks.
+ * itself, and lets mailsplit's own loop handle only the last of those lines, the possible
+ * delimiter line and a little after it (see #cut). The output is the same sequence of nodes,
+ * framing and body bytes as mailsplit's (test/archive/splitter.test.ts compares them on random
+ * messages cut into random chunks); only body bytes come in fewer, larger chunks.
  *
  * Written by hand because no maintained splitter streams with mailsplit's semantics, which the
  * rest of the parser (structure.ts, the part numbers of decision 0007) is built on; the fast
@@ -129,11 +128,13 @@ export class Splitter extends Base {
     let rest = chunk;
     while (rest.length > 0) {
       const cut = this.#fast ? this.#cut(rest) : null;
-      let slowEnd = rest.length > SLOW_PIECE ? quietCut(rest, SLOW_PIECE) : rest.length;
+      let slowEnd: number;
       if (cut !== null) {
         this.#emitBody(rest.subarray(0, cut.bodyEnd));
         slowEnd = cut.slowEnd - cut.bodyEnd;
         rest = rest.subarray(cut.bodyEnd);
+      } else {
+        slowEnd = rest.length > SLOW_PIECE ? quietCut(rest, SLOW_PIECE) : rest.length;
       }
       const piece = rest.subarray(0, slowEnd);
       const after = rest.subarray(slowEnd);
