@@ -1,15 +1,14 @@
 /**
  * Shared pieces of the Connect-to-Mail tests: an App opened in this process on a temp data
- * directory, a service + account + cabinet + rule in one call, messages built by hand, fast
- * seeding through IMAP APPEND, and an independent imapflow client to look at the mailbox with
- * (never the code under test).
+ * directory, a service + account + cabinet + rule in one call, fast seeding through IMAP APPEND
+ * and Maildir, the mailbox as the server has it, sessions dropped; messages and the observer
+ * client come from test/support/imap.ts (the user defaults to alice here).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { ImapFlow, type FetchMessageObject } from 'imapflow';
+import type { ImapFlow, FetchMessageObject } from 'imapflow';
 import { openApp, type App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import type { FieldMapping, Rule, RuleFilters } from '../../src/connect/index.ts';
@@ -17,18 +16,14 @@ import type { MailboxAction, MessageRef } from '../../src/gateways/index.ts';
 import { createLogger, type Logger } from '../../src/log/index.ts';
 import { run } from '../support/peers/apt.ts';
 import { MAIL_GID, MAIL_UID, type DovecotPeer } from '../support/peers/dovecot.ts';
-import { encodeWord } from '../support/mime.ts';
+import { eventually, kick as kickAs, observer as observeAs, passwordOf, withObserver as withObserverAs } from '../support/imap.ts';
+
+export { eventually, message, passwordOf, readAll, sha256, type MessageSpec } from '../support/imap.ts';
 
 export const ALICE = 'alice@example.test';
 export const ALICE_PASSWORD = 'alice-secret';
 export const BOB = 'bob@example.test';
 export const BOB_PASSWORD = 'bob-secret';
-
-export function passwordOf(peer: DovecotPeer, user: string): string {
-  const u = peer.users.find((x) => x.user === user);
-  if (!u) throw new Error(`no such peer user ${user}`);
-  return u.password;
-}
 
 // ---------------------------------------------------------------- the app under test
 
@@ -120,89 +115,15 @@ export async function docs(t: TestApp, cabinet = 'Mail'): Promise<Array<{ id: st
   return rows.map((r) => ({ id: r.id, messageId: r.message_id, sha256: r.sha256, subject: r.subject }));
 }
 
-// ---------------------------------------------------------------- messages
-
-
-let counter = 0;
-
-export interface MessageSpec {
-  subject: string;
-  from?: string;
-  to?: string;
-  body?: string;
-  date?: Date;
-  messageId?: string;
-  /** Attachments: file name, MIME type, content (random bytes of `size` when no content). */
-  attachments?: Array<{ filename: string; contentType: string; content?: Buffer; size?: number }>;
-}
-
-/** A raw RFC 5322 message with CRLF line ends and a unique Message-ID (unless one is given). */
-export function message(spec: MessageSpec): Buffer {
-  counter++;
-  const id = spec.messageId ?? `t${counter}.${randomBytes(6).toString('hex')}@connect.test`;
-  const head = [
-    `From: ${spec.from ?? 'Alice Sender <alice.sender@example.test>'}`,
-    `To: ${spec.to ?? 'Bob Receiver <bob.receiver@example.test>'}`,
-    `Subject: ${encodeWord(spec.subject)}`,
-    `Date: ${(spec.date ?? new Date('2026-03-14T10:00:00Z')).toUTCString().replace('GMT', '+0000')}`,
-    `Message-ID: <${id}>`,
-    'MIME-Version: 1.0',
-  ];
-  const text = (spec.body ?? `Body of ${spec.subject}`).replace(/\r?\n/g, '\r\n') + '\r\n';
-  if (!spec.attachments || spec.attachments.length === 0) {
-    head.push('Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit');
-    return Buffer.from(`${head.join('\r\n')}\r\n\r\n${text}`, 'utf8');
-  }
-  const boundary = `b-${randomBytes(8).toString('hex')}`;
-  head.push(`Content-Type: multipart/mixed; boundary="${boundary}"`);
-  const parts = [`--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${text}`];
-  for (const a of spec.attachments) {
-    const content = a.content ?? randomBytes(a.size ?? 1000);
-    const b64 = content.toString('base64').replace(/.{76}/g, '$&\r\n');
-    // Non-ASCII file names as RFC 2231 parameters (filename*=UTF-8''...), as real mailers send them.
-    const ascii = /^[\x20-\x7e]*$/.test(a.filename);
-    const param = (key: string) => (ascii ? `${key}="${a.filename}"` : `${key}*=UTF-8''${encodeURIComponent(a.filename)}`);
-    parts.push(
-      `--${boundary}\r\nContent-Type: ${a.contentType}; ${param('name')}\r\nContent-Disposition: attachment; ${param('filename')}\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64}\r\n`,
-    );
-  }
-  parts.push(`--${boundary}--\r\n`);
-  return Buffer.from(`${head.join('\r\n')}\r\n\r\n${parts.join('')}`, 'utf8');
-}
-
-export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-export async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
 // ---------------------------------------------------------------- the mailbox, seen from outside
 
 /** A second, independent client to look at (and seed) the server with. */
-export async function observer(peer: DovecotPeer, user = ALICE): Promise<ImapFlow> {
-  const client = new ImapFlow({
-    host: peer.host,
-    port: peer.imapPort,
-    secure: false,
-    doSTARTTLS: false,
-    auth: { user, pass: passwordOf(peer, user) },
-    logger: false,
-    disableAutoIdle: true,
-  });
-  client.on('error', () => undefined);
-  await client.connect();
-  return client;
+export function observer(peer: DovecotPeer, user = ALICE): Promise<ImapFlow> {
+  return observeAs(peer, user);
 }
 
-export async function withObserver<T>(peer: DovecotPeer, fn: (c: ImapFlow) => Promise<T>, user = ALICE): Promise<T> {
-  const c = await observer(peer, user);
-  try {
-    return await fn(c);
-  } finally {
-    await c.logout().catch(() => c.close());
-  }
+export function withObserver<T>(peer: DovecotPeer, fn: (c: ImapFlow) => Promise<T>, user = ALICE): Promise<T> {
+  return withObserverAs(peer, user, fn);
 }
 
 /** APPENDs messages (much faster than one `doveadm save` each); creates the folder when missing. */
@@ -257,10 +178,9 @@ export async function folderMessages(peer: DovecotPeer, folder: string, user = A
   );
 }
 
-/** Ends every IMAP session of `user` on the server (Dovecot's anvil knows them). */
-export async function kick(peer: DovecotPeer, user = ALICE): Promise<void> {
-  const r = await run('doveadm', ['-c', peer.configFile, 'kick', user]);
-  if (r.code !== 0) throw new Error(`doveadm kick ${user} failed (${r.code}): ${r.stderr}`);
+/** Ends every IMAP session of `user` on the server. */
+export function kick(peer: DovecotPeer, user = ALICE): Promise<void> {
+  return kickAs(peer, user);
 }
 
 /** IMAP sessions of `user` the server still has (doveadm who). */
@@ -293,15 +213,6 @@ export async function actedUncommitted(t: TestApp, rule: Rule, refs: MessageRef[
     else if (row.document_id === null || !stored.has(row.document_id)) out.push(`UID ${key}: action before its document`);
   }
   return out;
-}
-
-/** Resolves when `check()` is true, polling; rejects after `ms` (a generous upper bound, not a timing claim). */
-export async function eventually(check: () => boolean | Promise<boolean>, ms: number, what: string, every = 100): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, every));
-  }
 }
 
 /** A logger that keeps every line (as parsed JSON) at `level` and above, for asserting what was logged. */
