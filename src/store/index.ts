@@ -55,7 +55,7 @@ export { migrate } from './migrations/index.ts';
 export { FsBlobStore, type BlobStore, type BlobBatch, type BlobRef } from './blobs/index.ts';
 export type { DocumentWrite, InsertOutcome, SearchFilter, SearchPage } from './repos/documents.ts';
 export type { TokenRow } from './repos/credentials.ts';
-export type { LedgerKey } from './repos/sync.ts';
+export type { LedgerKey, LedgerValue } from './repos/sync.ts';
 export type { ClaimedRow, OutboxRepo, OutboxResult, OutboxSummaryRow, NewOutboxEvent } from './repos/outbox.ts';
 export type { CursorAdvance, MailIntent, NotifiableDocument, NotificationsRepo, SubscriptionListRow } from './repos/notifications.ts';
 export type * from './schema.ts';

@@ -11,14 +11,68 @@ export interface LedgerKey {
 /** The sync engine's memory: ledger of handled messages, cursors, leases and run history. */
 export type LedgerValue = { orgId: string; status: LedgerStatus; documentId: string | null; reason: string | null; subject: string; now: string };
 
+/** Rows per multi-row upsert: 13 parameters each, well under SQLite's and PostgreSQL's limits. */
+const LEDGER_ROWS_PER_STATEMENT = 500;
+
+/** A new ledger row: first attempt, mailbox action not done yet. */
+function ledgerInsert(k: LedgerKey, v: LedgerValue) {
+  return {
+    rule_id: k.ruleId,
+    folder: k.folder,
+    epoch: k.epoch,
+    msg_key: k.key,
+    org_id: v.orgId,
+    status: v.status,
+    document_id: v.documentId,
+    attempts: 1,
+    reason: v.reason,
+    action_done: 0,
+    subject: v.subject,
+    first_seen_at: v.now,
+    updated_at: v.now,
+  };
+}
+
 export function syncRepo(db: Kysely<Database>) {
   return {
-    /** Several ledger rows in one transaction: one commit (one fsync on SQLite) per archived batch. */
+    /**
+     * Several ledger rows with one statement (one commit, one fsync on SQLite) per archived batch:
+     * the same upsert as ledgerRecord for each, taking the new values from `excluded` (SQLite
+     * and PostgreSQL alike). One statement instead of one per row saved the sync's event loop
+     * building, preparing and running 50 queries per batch. A key given twice (PostgreSQL
+     * refuses to update a row twice in one statement) goes row by row.
+     */
     async ledgerRecordMany(entries: Array<[LedgerKey, LedgerValue]>): Promise<void> {
       if (entries.length === 0) return;
+      const keys = new Set(entries.map(([k]) => JSON.stringify([k.ruleId, k.folder, k.epoch, k.key])));
+      if (keys.size < entries.length) {
+        await db.transaction().execute(async (tx) => {
+          const repo = syncRepo(tx);
+          for (const [key, value] of entries) await repo.ledgerRecord(key, value);
+        });
+        return;
+      }
+      const upsert = (into: Kysely<Database>, rows: Array<[LedgerKey, LedgerValue]>) =>
+        into
+          .insertInto('sync_ledger')
+          .values(rows.map(([k, v]) => ledgerInsert(k, v)))
+          .onConflict((oc) =>
+            oc.columns(['rule_id', 'folder', 'epoch', 'msg_key']).doUpdateSet((eb) => ({
+              status: eb.ref('excluded.status'),
+              document_id: eb.ref('excluded.document_id'),
+              reason: eb.ref('excluded.reason'),
+              subject: eb.ref('excluded.subject'),
+              updated_at: eb.ref('excluded.updated_at'),
+              attempts: eb('sync_ledger.attempts', '+', 1),
+            })),
+          )
+          .execute();
+      if (entries.length <= LEDGER_ROWS_PER_STATEMENT) {
+        await upsert(db, entries);
+        return;
+      }
       await db.transaction().execute(async (tx) => {
-        const repo = syncRepo(tx);
-        for (const [key, value] of entries) await repo.ledgerRecord(key, value);
+        for (let i = 0; i < entries.length; i += LEDGER_ROWS_PER_STATEMENT) await upsert(tx, entries.slice(i, i + LEDGER_ROWS_PER_STATEMENT));
       });
     },
     async ledgerGet(k: LedgerKey): Promise<LedgerRow | undefined> {
@@ -46,21 +100,7 @@ export function syncRepo(db: Kysely<Database>) {
     async ledgerRecord(k: LedgerKey, v: LedgerValue): Promise<void> {
       await db
         .insertInto('sync_ledger')
-        .values({
-          rule_id: k.ruleId,
-          folder: k.folder,
-          epoch: k.epoch,
-          msg_key: k.key,
-          org_id: v.orgId,
-          status: v.status,
-          document_id: v.documentId,
-          attempts: 1,
-          reason: v.reason,
-          action_done: 0,
-          subject: v.subject,
-          first_seen_at: v.now,
-          updated_at: v.now,
-        })
+        .values(ledgerInsert(k, v))
         .onConflict((oc) =>
           oc.columns(['rule_id', 'folder', 'epoch', 'msg_key']).doUpdateSet((eb) => ({
             status: v.status,
