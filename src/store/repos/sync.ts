@@ -14,6 +14,28 @@ export type LedgerValue = { orgId: string; status: LedgerStatus; documentId: str
 /** Rows per multi-row upsert: 13 parameters each, well under SQLite's and PostgreSQL's limits. */
 const LEDGER_ROWS_PER_STATEMENT = 500;
 
+/**
+ * Inserts the rows, or for a key already in the ledger counts the attempt and takes the new
+ * status, document, reason and subject (from `excluded`, the row proposed for insertion, on
+ * SQLite and PostgreSQL alike); when it was first seen and whether the action was done stay.
+ */
+function upsertLedger(db: Kysely<Database>, rows: Array<[LedgerKey, LedgerValue]>) {
+  return db
+    .insertInto('sync_ledger')
+    .values(rows.map(([k, v]) => ledgerInsert(k, v)))
+    .onConflict((oc) =>
+      oc.columns(['rule_id', 'folder', 'epoch', 'msg_key']).doUpdateSet((eb) => ({
+        status: eb.ref('excluded.status'),
+        document_id: eb.ref('excluded.document_id'),
+        reason: eb.ref('excluded.reason'),
+        subject: eb.ref('excluded.subject'),
+        updated_at: eb.ref('excluded.updated_at'),
+        attempts: eb('sync_ledger.attempts', '+', 1),
+      })),
+    )
+    .execute();
+}
+
 /** A new ledger row: first attempt, mailbox action not done yet. */
 function ledgerInsert(k: LedgerKey, v: LedgerValue) {
   return {
@@ -36,43 +58,21 @@ function ledgerInsert(k: LedgerKey, v: LedgerValue) {
 export function syncRepo(db: Kysely<Database>) {
   return {
     /**
-     * Several ledger rows with one statement (one commit, one fsync on SQLite) per archived batch:
-     * the same upsert as ledgerRecord for each, taking the new values from `excluded` (SQLite
-     * and PostgreSQL alike). One statement instead of one per row saved the sync's event loop
-     * building, preparing and running 50 queries per batch. A key given twice (PostgreSQL
-     * refuses to update a row twice in one statement) goes row by row.
+     * Several ledger rows with one statement (one commit, one fsync on SQLite) per archived
+     * batch, instead of one query per row that the sync's event loop built, prepared and ran.
+     * A key given twice (PostgreSQL refuses to update a row twice in one statement) goes row by
+     * row, in one transaction.
      */
     async ledgerRecordMany(entries: Array<[LedgerKey, LedgerValue]>): Promise<void> {
       if (entries.length === 0) return;
       const keys = new Set(entries.map(([k]) => JSON.stringify([k.ruleId, k.folder, k.epoch, k.key])));
-      if (keys.size < entries.length) {
-        await db.transaction().execute(async (tx) => {
-          const repo = syncRepo(tx);
-          for (const [key, value] of entries) await repo.ledgerRecord(key, value);
-        });
+      if (entries.length <= LEDGER_ROWS_PER_STATEMENT && keys.size === entries.length) {
+        await upsertLedger(db, entries);
         return;
       }
-      const upsert = (into: Kysely<Database>, rows: Array<[LedgerKey, LedgerValue]>) =>
-        into
-          .insertInto('sync_ledger')
-          .values(rows.map(([k, v]) => ledgerInsert(k, v)))
-          .onConflict((oc) =>
-            oc.columns(['rule_id', 'folder', 'epoch', 'msg_key']).doUpdateSet((eb) => ({
-              status: eb.ref('excluded.status'),
-              document_id: eb.ref('excluded.document_id'),
-              reason: eb.ref('excluded.reason'),
-              subject: eb.ref('excluded.subject'),
-              updated_at: eb.ref('excluded.updated_at'),
-              attempts: eb('sync_ledger.attempts', '+', 1),
-            })),
-          )
-          .execute();
-      if (entries.length <= LEDGER_ROWS_PER_STATEMENT) {
-        await upsert(db, entries);
-        return;
-      }
+      const size = keys.size === entries.length ? LEDGER_ROWS_PER_STATEMENT : 1;
       await db.transaction().execute(async (tx) => {
-        for (let i = 0; i < entries.length; i += LEDGER_ROWS_PER_STATEMENT) await upsert(tx, entries.slice(i, i + LEDGER_ROWS_PER_STATEMENT));
+        for (let i = 0; i < entries.length; i += size) await upsertLedger(tx, entries.slice(i, i + size));
       });
     },
     async ledgerGet(k: LedgerKey): Promise<LedgerRow | undefined> {
@@ -98,20 +98,7 @@ export function syncRepo(db: Kysely<Database>) {
         .execute();
     },
     async ledgerRecord(k: LedgerKey, v: LedgerValue): Promise<void> {
-      await db
-        .insertInto('sync_ledger')
-        .values(ledgerInsert(k, v))
-        .onConflict((oc) =>
-          oc.columns(['rule_id', 'folder', 'epoch', 'msg_key']).doUpdateSet((eb) => ({
-            status: v.status,
-            document_id: v.documentId,
-            reason: v.reason,
-            subject: v.subject,
-            updated_at: v.now,
-            attempts: eb('sync_ledger.attempts', '+', 1),
-          })),
-        )
-        .execute();
+      await upsertLedger(db, [[k, v]]);
     },
     async ledgerActionDone(ruleId: string, folder: string, epoch: string, keys: string[], now: string): Promise<void> {
       if (keys.length === 0) return;
