@@ -69,6 +69,7 @@ export async function openApp(config: Config, log: Logger): Promise<App> {
         await notifications.notifier.stop();
         await outbox.close(); // stops the worker, waits for sends in flight, closes SMTP pools
       } finally {
+        await blobs.close();
         await store.close();
       }
     },

@@ -452,24 +452,40 @@ for (const dialect of dialects()) describe(`HTTP API (${dialect})`, () => {
       assert.equal(res.status, 200);
       assert.deepEqual(res.json, { id: docId, ok: true, problems: [] });
 
-      const { writeFile, chmod } = await import('node:fs/promises');
-      const path = server.app.blobs.pathOf(sha256(msg.raw));
-      await chmod(path, 0o644).catch(() => undefined);
-      await writeFile(path, Buffer.concat([msg.raw, Buffer.from('tampered')]));
+      const { open } = await import('node:fs/promises');
+      const at = server.app.blobs.locate(sha256(msg.raw))!;
+      const flip = async (): Promise<void> => {
+        const fh = await open(at.file, 'r+');
+        try {
+          const byte = Buffer.alloc(1);
+          await fh.read(byte, 0, 1, at.start + 10);
+          byte[0] = byte[0]! ^ 0x20;
+          await fh.write(byte, 0, 1, at.start + 10);
+        } finally {
+          await fh.close();
+        }
+      };
+      await flip();
       const broken = await t.user.get(`/api/documents/${docId}/verify`);
       assert.equal(broken.json.ok, false);
       assert.match(broken.json.problems[0], /original message changed/);
-      await writeFile(path, msg.raw);
+      await flip();
     });
 
     test('a missing blob is 503 BLOB_MISSING, not a crash or a half-sent download', async () => {
       const other = invoiceMessage({ word: 'blobweg' });
       const up = await t.user.upload(cabinetId, other.raw);
-      const { rm } = await import('node:fs/promises');
-      await rm(server.app.blobs.pathOf(sha256(other.raw)));
-      const res = await t.user.get(`/api/documents/${up.json.document.id}/raw`);
-      assert.equal(res.status, 503);
-      assert.equal(res.json.code, 'BLOB_MISSING');
+      // Its pack moved away (as after a partial restore), then back.
+      const { rename } = await import('node:fs/promises');
+      const { file } = server.app.blobs.locate(sha256(other.raw))!;
+      await rename(file, `${file}.away`);
+      try {
+        const res = await t.user.get(`/api/documents/${up.json.document.id}/raw`);
+        assert.equal(res.status, 503);
+        assert.equal(res.json.code, 'BLOB_MISSING');
+      } finally {
+        await rename(`${file}.away`, file);
+      }
     });
   });
 });

@@ -1,8 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { FsBlobStore } from '../../src/store/index.ts';
 import { archive, ATTACHMENT_BYTES, jsonLines, run, sampleMessage, tempDataDir } from './helpers.ts';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -189,13 +190,15 @@ describe('mailroom doc / search', () => {
     assert.equal(all.code, 0, all.err);
     assert.deepEqual(jsonLines<{ ok: boolean }>(all.out).map((r) => r.ok), [true, true]);
 
-    // Flip one byte of the original message under <data>/blobs/.
+    // Flip one byte of the original message where it is stored under <data>/blobs/ (a pack).
     const hash = sha256(invoice);
-    const file = join(data.dir, 'blobs', hash.slice(0, 2), hash);
-    assert.ok((await readdir(join(data.dir, 'blobs', hash.slice(0, 2)))).includes(hash));
-    const bytes = await readFile(file);
-    bytes[100] = bytes[100]! ^ 0x01;
-    await writeFile(file, bytes);
+    const blobs = new FsBlobStore(join(data.dir, 'blobs'));
+    const at = blobs.locate(hash);
+    await blobs.close();
+    assert.ok(at?.packed);
+    const bytes = await readFile(at.file);
+    bytes[at.start + 100] = bytes[at.start + 100]! ^ 0x01;
+    await writeFile(at.file, bytes);
 
     const bad = await run(data.dir, ['doc', 'verify', invoiceId]);
     assert.equal(bad.code, 1);

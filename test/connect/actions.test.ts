@@ -126,15 +126,16 @@ describe('Connect to Mail: mailbox actions', { timeout: 90_000 }, () => {
 
   test('delete: expunges every message taken, never one that was not archived', async () => {
     const folder = 'Act-delete';
-    const failing = message({ subject: 'take but ingest fails' });
+    // Above 1 MiB, so that its blob is a file of its own, which the blocker below stands in the way of.
+    const failing = message({ subject: 'take but ingest fails', attachments: [{ filename: 'big.bin', contentType: 'application/octet-stream', size: 1_200_000 }] });
     const raws = [message({ subject: 'take 1' }), message({ subject: 'leave me (filtered out)' }), failing, message({ subject: 'take 2' }), message({ subject: 'take dup' })];
     await append(peer, folder, raws);
     // Someone else marked this one \Deleted; our UID EXPUNGE must not take it along.
     await append(peer, folder, [message({ subject: 'marked deleted by someone else' })], { flags: ['\\Deleted'] });
     const rule = await addRule(t, peer, { name: 'r-delete', folders: [folder], cabinet: 'C-delete', action: { type: 'delete' }, filters: { subject: { regex: '^take' } } });
 
-    // A real storage failure for exactly one message: where its blob's directory should be,
-    // there is a directory (as after a disk problem), so storing its bytes fails.
+    // A real storage failure for exactly one message: where its blob's file should be, there is
+    // a directory (as after a disk problem), so storing its bytes fails.
     const sha = sha256(failing);
     const blocker = join(t.dir, 'blobs', sha.slice(0, 2), sha);
     await mkdir(blocker, { recursive: true });
@@ -177,7 +178,10 @@ describe('Connect to Mail: mailbox actions', { timeout: 90_000 }, () => {
 
   test('a message archived on a retry gets its mapped fields from its summary, as on the first try', async () => {
     const folder = 'Act-retry-fields';
-    const failing = message({ subject: 'Rechnung fällig', from: 'Jürgen Müller <juergen@lieferant.example>', to: 'Buchhaltung <buha@example.test>' });
+    const failing = message({
+      subject: 'Rechnung fällig', from: 'Jürgen Müller <juergen@lieferant.example>', to: 'Buchhaltung <buha@example.test>',
+      attachments: [{ filename: 'big.bin', contentType: 'application/octet-stream', size: 1_200_000 }], // a file of its own, see above
+    });
     await append(peer, folder, [failing]);
     await addRule(t, peer, {
       name: 'r-retry-fields', folders: [folder], cabinet: 'C-retry-fields',

@@ -197,7 +197,8 @@ describe('Connect to Mail from the CLI', { timeout: 150_000 }, () => {
 
   test('bad messages never stop a run; failures are in the ledger with a reason; --reset --failed retries them; --reset rescans without archiving twice', async () => {
     const folder = 'Kaputt';
-    const failing = message({ subject: 'cannot be stored right now' });
+    // Above 1 MiB, so that its blob is a file of its own (small ones are packed), which the blocker below stands in the way of.
+    const failing = message({ subject: 'cannot be stored right now', attachments: [{ filename: 'big.bin', contentType: 'application/octet-stream', size: 1_200_000 }] });
     await append(peer, folder, [message({ subject: 'before the bad ones' })]);
     // A message with NUL bytes and one that is nothing but random bytes, as a broken mailer or
     // a damaged store might hand them over (doveadm save accepts any bytes).

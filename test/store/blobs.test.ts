@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, beforeEach, describe, test } from 'node:test';
 import { AppError } from '../../src/errors/index.ts';
 import { FsBlobStore } from '../../src/store/index.ts';
+import { packRecords } from '../support/packs.ts';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+const MiB = 1024 * 1024;
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -25,6 +27,8 @@ async function filesUnder(root: string): Promise<string[]> {
   return out.sort();
 }
 
+const isMissing = (sha256: string) => (err: unknown) => err instanceof AppError && err.code === 'BLOB_MISSING' && err.message.includes(sha256);
+
 describe('FsBlobStore', () => {
   const dirs: string[] = [];
   let store: FsBlobStore;
@@ -39,36 +43,62 @@ describe('FsBlobStore', () => {
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   });
 
-  test('put of a Buffer returns its sha256 and size and stores it at its address', async () => {
+  test('a small blob is a record of a pack: found, read, verified, and described by its record', async () => {
     const content = Buffer.from('From: a@example.test\r\nSubject: Grüße 🎉\r\n\r\nbody\r\n');
     const ref = await store.put(content);
     assert.deepEqual(ref, { sha256: sha(content), size: content.length });
-    assert.equal(store.pathOf(ref.sha256), join(root, ref.sha256.slice(0, 2), ref.sha256));
-    assert.deepEqual(await readFile(store.pathOf(ref.sha256)), content);
     assert.deepEqual(await readAll(store.get(ref.sha256)), content);
     assert.equal(await store.has(ref.sha256), true);
+    assert.deepEqual(await store.verify(ref.sha256), { ok: true, actual: ref.sha256, size: content.length });
+
+    const at = store.locate(ref.sha256);
+    assert.ok(at?.packed);
+    const packs = (await readdir(join(root, 'packs'))).filter((f) => f.endsWith('.pack'));
+    assert.deepEqual(packs.map((p) => join(root, 'packs', p)), [at.file]);
+    const pack = await readFile(at.file);
+    assert.deepEqual(packRecords(pack), [{ sha256: ref.sha256, size: content.length, start: at.start }]);
+    assert.deepEqual(pack.subarray(at.start, at.start + at.size), content);
+    assert.deepEqual(await readdir(join(root, 'tmp')), []);
+    assert.equal((await filesUnder(root)).some((f) => f.endsWith(ref.sha256)), false, 'no file of its own');
+  });
+
+  test('a blob above 1 MiB is a file of its own at its address', async () => {
+    const content = randomBytes(MiB + 1);
+    const ref = await store.put(content);
+    assert.equal(store.pathOf(ref.sha256), join(root, ref.sha256.slice(0, 2), ref.sha256));
+    assert.deepEqual(store.locate(ref.sha256), { file: store.pathOf(ref.sha256), start: 0, size: content.length, packed: false });
+    assert.deepEqual(await readFile(store.pathOf(ref.sha256)), content);
+    assert.deepEqual(await readAll(store.get(ref.sha256)), content);
     assert.deepEqual(await readdir(join(root, 'tmp')), []);
   });
 
-  test('a blob stored by an earlier version under ab/cd/ is still found, read and verified', async () => {
-    const content = Buffer.from('archived before the one-level layout');
-    const hash = sha(content);
-    const legacy = join(root, hash.slice(0, 2), hash.slice(2, 4));
-    await mkdir(legacy, { recursive: true });
-    await writeFile(join(legacy, hash), content);
-    assert.equal(await store.has(hash), true);
-    assert.deepEqual(await readAll(store.get(hash)), content);
-    assert.deepEqual(await store.verify(hash), { ok: true, actual: hash, size: content.length });
+  test('blobs stored by earlier versions as files, under ab/ and ab/cd/, are still found, read and verified', async () => {
+    for (const [content, dir] of [
+      [Buffer.from('archived before the packs'), (h: string) => join(root, h.slice(0, 2))],
+      [Buffer.from('archived before the one-level layout'), (h: string) => join(root, h.slice(0, 2), h.slice(2, 4))],
+    ] as const) {
+      const hash = sha(content);
+      await mkdir(dir(hash), { recursive: true });
+      await writeFile(join(dir(hash), hash), content);
+      assert.equal(await store.has(hash), true);
+      assert.deepEqual(await readAll(store.get(hash)), content);
+      assert.deepEqual(await store.verify(hash), { ok: true, actual: hash, size: content.length });
+    }
   });
 
-  test('put of a stream returns its sha256 and size', async () => {
+  test('put of a stream returns its sha256 and size, small and large', async () => {
     const parts = Array.from({ length: 40 }, () => randomBytes(50_000));
     const all = Buffer.concat(parts);
     const ref = await store.put(Readable.from(parts));
     assert.deepEqual(ref, { sha256: sha(all), size: all.length });
     assert.deepEqual(await readAll(store.get(ref.sha256)), all);
+    const small = await store.put(Readable.from([Buffer.from('in '), Buffer.from('pieces')]));
+    assert.deepEqual(await readAll(store.get(small.sha256)), Buffer.from('in pieces'));
+    assert.equal(store.locate(small.sha256)?.packed, true);
     const empty = await store.put(Readable.from([]));
     assert.deepEqual(empty, { sha256: sha(Buffer.alloc(0)), size: 0 });
+    assert.deepEqual(await readAll(store.get(empty.sha256)), Buffer.alloc(0));
+    assert.deepEqual(await store.verify(empty.sha256), { ok: true, actual: empty.sha256, size: 0 });
   });
 
   test('identical content is stored once', async () => {
@@ -82,20 +112,23 @@ describe('FsBlobStore', () => {
     await batch.commit();
     assert.deepEqual(c, a);
     assert.deepEqual(d, a);
-    assert.deepEqual(await filesUnder(root), [join(a.sha256.slice(0, 2), a.sha256)]);
+    const records = packRecords(await readFile(store.locate(a.sha256)!.file));
+    assert.deepEqual(records.map((r) => r.sha256), [a.sha256]);
   });
 
   test('a batch is not visible before commit and visible after', async () => {
     const one = Buffer.from('one');
-    const two = randomBytes(300_000);
+    const two = randomBytes(MiB + 300_000);
     const batch = store.batch();
     const r1 = await batch.put(one);
     const r2 = await batch.put(Readable.from([two]));
     assert.equal(await store.has(r1.sha256), false);
     assert.equal(await store.has(r2.sha256), false);
-    assert.throws(() => store.get(r1.sha256), (e: unknown) => e instanceof AppError && e.code === 'BLOB_MISSING');
+    assert.throws(() => store.get(r1.sha256), isMissing(r1.sha256));
     assert.deepEqual(await readAll(batch.read(r1.sha256)), one, 'readable through the batch before commit');
     assert.deepEqual(await readAll(batch.read(r2.sha256)), two);
+    assert.equal(batch.fileOf(r1.sha256), null, 'a small blob has no file before commit');
+    assert.ok(batch.fileOf(r2.sha256)?.startsWith(join(root, 'tmp')));
     await batch.commit();
     assert.equal(await store.has(r1.sha256), true);
     assert.equal(await store.has(r2.sha256), true);
@@ -104,17 +137,20 @@ describe('FsBlobStore', () => {
     assert.deepEqual(await readdir(join(root, 'tmp')), []);
   });
 
-  test('abort removes the temp files', async () => {
+  test('abort removes the temp files and packs nothing', async () => {
     const existing = await store.put(Buffer.from('already there'));
+    const packBefore = await readFile(store.locate(existing.sha256)!.file);
     const batch = store.batch();
     const r1 = await batch.put(Buffer.from('never committed'));
-    await batch.put(Readable.from([Buffer.from('never committed either')]));
+    const r2 = await batch.put(Readable.from([randomBytes(MiB + 1)]));
     await batch.put(Buffer.from('already there'));
-    assert.equal((await readdir(join(root, 'tmp'))).length, 3);
+    assert.equal((await readdir(join(root, 'tmp'))).length, 1);
     await batch.abort();
     assert.deepEqual(await readdir(join(root, 'tmp')), []);
     assert.equal(await store.has(r1.sha256), false);
+    assert.equal(await store.has(r2.sha256), false);
     assert.equal(await store.has(existing.sha256), true, 'abort never touches committed blobs');
+    assert.deepEqual(await readFile(store.locate(existing.sha256)!.file), packBefore);
   });
 
   test('a failing stream leaves no temp file', async () => {
@@ -126,32 +162,56 @@ describe('FsBlobStore', () => {
     assert.deepEqual(await readdir(join(root, 'tmp')), []);
   });
 
-  test('verify detects a corrupted blob', async () => {
-    const content = randomBytes(4096);
-    const ref = await store.put(content);
-    assert.deepEqual(await store.verify(ref.sha256), { ok: true, actual: ref.sha256, size: 4096 });
-    const fh = await open(store.pathOf(ref.sha256), 'r+');
-    try {
-      await fh.write(Buffer.from([content[100]! ^ 0xff]), 0, 1, 100);
-    } finally {
-      await fh.close();
+  test('verify detects a corrupted blob, packed or in its own file', async () => {
+    for (const content of [randomBytes(4096), randomBytes(MiB + 4096)]) {
+      const ref = await store.put(content);
+      assert.deepEqual(await store.verify(ref.sha256), { ok: true, actual: ref.sha256, size: content.length });
+      const at = store.locate(ref.sha256)!;
+      const fh = await open(at.file, 'r+');
+      try {
+        await fh.write(Buffer.from([content[100]! ^ 0xff]), 0, 1, at.start + 100);
+      } finally {
+        await fh.close();
+      }
+      const result = await store.verify(ref.sha256);
+      assert.equal(result.ok, false);
+      assert.equal(result.size, content.length);
+      const damaged = Buffer.from(content);
+      damaged[100] = damaged[100]! ^ 0xff;
+      assert.equal(result.actual, sha(damaged));
     }
-    const result = await store.verify(ref.sha256);
-    assert.equal(result.ok, false);
-    assert.equal(result.size, 4096);
-    assert.notEqual(result.actual, ref.sha256);
-    assert.equal(result.actual, sha(await readFile(store.pathOf(ref.sha256))));
     const missing = sha(Buffer.from('missing'));
     assert.deepEqual(await store.verify(missing), { ok: false, actual: null, size: 0 });
   });
 
-  test('get of a missing blob throws BLOB_MISSING', async () => {
+  test('get of a missing blob throws BLOB_MISSING: not stored, its pack gone, its pack cut short', async () => {
     const missing = sha(Buffer.from('not stored'));
     assert.equal(await store.has(missing), false);
-    assert.throws(
-      () => store.get(missing),
-      (err: unknown) => err instanceof AppError && err.code === 'BLOB_MISSING' && err.message.includes(missing),
-    );
+    assert.throws(() => store.get(missing), isMissing(missing));
     assert.throws(() => store.get('../../etc/passwd'), (err: unknown) => err instanceof AppError && err.code === 'BLOB_MISSING');
+
+    const ref = await store.put(Buffer.from('in a pack that goes away'));
+    const at = store.locate(ref.sha256)!;
+    await rename(at.file, `${at.file}.away`);
+    assert.throws(() => store.get(ref.sha256), isMissing(ref.sha256));
+    assert.deepEqual(await store.verify(ref.sha256), { ok: false, actual: null, size: 0 });
+    await rename(`${at.file}.away`, at.file);
+    await truncate(at.file, at.start + at.size - 1);
+    assert.throws(() => store.get(ref.sha256), isMissing(ref.sha256), 'never a truncated message');
+    assert.equal((await store.verify(ref.sha256)).ok, false);
+  });
+
+  test('a store opened again on the same directory finds what the first one packed', async () => {
+    const contents = Array.from({ length: 20 }, (_, i) => Buffer.from(`message ${i} ${randomBytes(16).toString('hex')}`));
+    const batch = store.batch();
+    for (const c of contents) await batch.put(c);
+    await batch.commit();
+    await store.close();
+    const again = new FsBlobStore(root);
+    try {
+      for (const c of contents) assert.deepEqual(await readAll(again.get(sha(c))), c);
+    } finally {
+      await again.close();
+    }
   });
 });

@@ -1,42 +1,81 @@
 import { createHash, randomBytes } from 'node:crypto';
-import fs, { createReadStream, existsSync, mkdirSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
 import { rename, rm, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { AppError } from '../../errors/index.ts';
+import { closeFd, createFd, errorCode, syncDir, syncFd, writeAll } from './fd.ts';
+import { PackIndex } from './pack-index.ts';
+import { PackWriter, type PackedBlob } from './pack-writer.ts';
 import type { BlobBatch, BlobRef, BlobStore } from './types.ts';
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
+/** Where a blob's bytes are: a whole file, or a range of a pack file. */
+export interface BlobLocation {
+  file: string;
+  /** Where the bytes start in `file` (0 for a blob in a file of its own). */
+  start: number;
+  size: number;
+  packed: boolean;
+}
+
 /**
- * Blobs under `<root>/ab/<sha256>`: 256 directories, as git does, rather than the 65,536 of a
- * two-level fan-out, whose directory creations (an inode and a parent fsync each) cost an
- * import as much as the blobs themselves (docs/decisions/0007). Blobs written by earlier
- * versions under `<root>/ab/cd/<sha256>` are still found there. Writes go to `<root>/tmp`, are
- * fsynced, then renamed: a reader never sees a half-written blob, and a crash leaves at worst a
- * stray temp file. Batching lets an import fsync a few hundred files in parallel.
+ * Blobs up to 1 MiB are records in pack files under `<root>/packs/` with an index beside them
+ * (pack-writer.ts, pack-index.ts): most mail is small, and a file of its own per message cost
+ * more than its bytes (docs/decisions/0009). Larger blobs are files `<root>/ab/<sha256>`: 256
+ * directories, as git stores loose objects, rather than the 65,536 of a two-level fan-out,
+ * whose directory creations cost an import as much as the blobs themselves
+ * (docs/decisions/0007). Blobs written by earlier versions as files, small ones included, and
+ * under `<root>/ab/cd/<sha256>`, are still found there; nothing is moved.
+ *
+ * Files are written to `<root>/tmp`, fsynced, then renamed; pack records are fdatasynced before
+ * they are indexed. Either way a reader never sees a half-written blob, and a crash leaves at
+ * worst a stray temp file or unindexed pack bytes.
  */
 export class FsBlobStore implements BlobStore {
   readonly root: string;
   readonly #tmp: string;
+  readonly #packDir: string;
+  readonly #index: PackIndex;
+  readonly packs: PackWriter;
 
-  constructor(root: string) {
+  /** `packFileLimit`: the size at which a pack takes no more appends (tests use a small one). */
+  constructor(root: string, options: { packFileLimit?: number } = {}) {
     this.root = root;
     this.#tmp = path.join(root, 'tmp');
+    this.#packDir = path.join(root, 'packs');
     mkdirSync(this.#tmp, { recursive: true });
+    mkdirSync(this.#packDir, { recursive: true });
+    this.#index = new PackIndex(path.join(this.#packDir, 'index.sqlite'));
+    this.packs = new PackWriter(this.#packDir, options.packFileLimit);
   }
 
+  /** The file a blob too large to pack gets (the blob need not exist). */
   pathOf(sha256: string): string {
     if (!SHA256.test(sha256)) throw new AppError('BLOB_MISSING', `Not a blob address: ${sha256}`);
     return path.join(this.root, sha256.slice(0, 2), sha256);
   }
 
-  /** The blob's file, where this version writes it or where earlier ones did; null when absent. */
-  #find(sha256: string): string | null {
+  /** Where the blob is: in a pack, in its own file, or where earlier versions put it; null when absent. */
+  locate(sha256: string): BlobLocation | null {
     const file = this.pathOf(sha256);
-    if (existsSync(file)) return file;
-    const legacy = path.join(this.root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
-    return existsSync(legacy) ? legacy : null;
+    const packed = this.#index.find(sha256);
+    if (packed) return { file: path.join(this.#packDir, packed.pack), start: packed.pos, size: packed.size, packed: true };
+    for (const candidate of [file, path.join(this.root, sha256.slice(0, 2), sha256.slice(2, 4), sha256)]) {
+      const stat = statSync(candidate, { throwIfNoEntry: false });
+      if (stat) return { file: candidate, start: 0, size: stat.size, packed: false };
+    }
+    return null;
+  }
+
+  isPacked(sha256: string): boolean {
+    return this.#index.find(sha256) !== null;
+  }
+
+  /** Indexed blobs of this batch, once their pack records are durable. */
+  recordPacked(entries: ReadonlyArray<{ sha256: string; pack: string; pos: number; size: number }>): void {
+    this.#index.add(entries);
   }
 
   batch(): BlobBatch {
@@ -56,110 +95,77 @@ export class FsBlobStore implements BlobStore {
   }
 
   get(sha256: string): Readable {
-    const file = this.#find(sha256);
-    if (file === null) {
+    const at = this.locate(sha256);
+    // A pack cut short (a restore that lost its tail) must not give a truncated message.
+    if (at === null || (at.packed && !packHolds(at))) {
       throw new AppError('BLOB_MISSING', `The stored content ${sha256} is missing from the blob store at ${this.root}; restore it from a backup.`);
     }
-    return createReadStream(file);
+    return rangeStream(at);
   }
 
   async has(sha256: string): Promise<boolean> {
-    return this.#find(sha256) !== null;
+    return this.locate(sha256) !== null;
   }
 
   async verify(sha256: string): Promise<{ ok: boolean; actual: string | null; size: number }> {
-    const file = this.#find(sha256);
-    if (file === null) return { ok: false, actual: null, size: 0 };
+    const at = this.locate(sha256);
+    if (at === null || (at.packed && !existsSync(at.file))) return { ok: false, actual: null, size: 0 };
     const hash = createHash('sha256');
     let size = 0;
-    for await (const chunk of createReadStream(file)) {
+    for await (const chunk of rangeStream(at)) {
       hash.update(chunk as Buffer);
       size += (chunk as Buffer).length;
     }
     const actual = hash.digest('hex');
-    return { ok: actual === sha256, actual, size };
+    return { ok: actual === sha256 && size === at.size, actual, size };
+  }
+
+  /** Closes the pack in use (after its appends in flight) and the index. */
+  async close(): Promise<void> {
+    await this.packs.close();
+    this.#index.close();
   }
 }
 
-/** A blob of this batch in its temp file. */
-interface Pending {
-  tmp: string;
-  sha256: string;
-  /** Settles when the temp file is complete and fdatasynced; a buffered put() resolves after it, a streamed one once the bytes are written. */
-  written: Promise<void>;
+function packHolds(at: BlobLocation): boolean {
+  const stat = statSync(at.file, { throwIfNoEntry: false });
+  return stat !== undefined && stat.size >= at.start + at.size;
 }
+
+function rangeStream(at: BlobLocation): Readable {
+  // createReadStream's `end` is inclusive, so an empty range needs no file at all.
+  if (at.size === 0) return Readable.from([], { objectMode: false });
+  return at.packed ? createReadStream(at.file, { start: at.start, end: at.start + at.size - 1 }) : createReadStream(at.file);
+}
+
+/** A blob of this batch: in a temp file of its own, or held in memory until commit() packs it. */
+type Pending =
+  | {
+      kind: 'file';
+      tmp: string;
+      sha256: string;
+      /** Settles when the temp file is complete and fdatasynced; a buffered put() resolves after it, a streamed one once the bytes are written. */
+      written: Promise<void>;
+    }
+  | ({ kind: 'packed'; written: Promise<void> } & PackedBlob);
 
 /** Stream content up to this size is collected in memory and written with one system call. */
 const STREAM_BUFFER_LIMIT = 1024 * 1024;
+/**
+ * Blobs up to this size go into pack files, larger ones into files of their own: what a put
+ * holds in memory is packed, what it spooled to a temp file stays a file.
+ */
+const PACKED_MAX = STREAM_BUFFER_LIMIT;
 /** Once a stream is written as it arrives, chunks are gathered up to this size per write. */
 const STREAM_WRITE_SIZE = 256 * 1024;
 
-function errorCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
-}
-
-/*
- * The callback forms of fs with plain descriptors: each fs/promises FileHandle call costs the
- * event loop about a third more, and a batch makes a dozen such calls per blob.
- */
-function openFd(file: string, flags: string): Promise<number> {
-  return new Promise((resolve, reject) => fs.open(file, flags, 0o666, (err, fd) => (err ? reject(err) : resolve(fd))));
-}
-
 /**
- * Temp files are created one at a time, in the process, not as many at once as the thread pool
- * runs. A creation takes the directory's lock while ext4 looks for a free inode, and without a
- * journal it passes over inodes freed in the last seconds to minutes, looking each one up
- * (`recently_deleted`): after other files were deleted nearby, one creation costs up to a
- * millisecond, and the pool's other threads spin on the lock meanwhile (`rwsem_spin_on_owner`,
- * a tenth of all CPU samples of a sync in `perf`). One at a time, the writes and fsyncs of other
- * blobs still run in parallel; the sync used 2 s less CPU (docs/benchmarks.md, "Third round").
- */
-let creating: Promise<unknown> = Promise.resolve();
-function createFd(file: string): Promise<number> {
-  const next = creating.then(() => openFd(file, 'w'));
-  creating = next.catch(() => undefined);
-  return next;
-}
-
-function closeFd(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
-}
-
-function syncFd(fd: number, directory: boolean): Promise<void> {
-  return new Promise((resolve, reject) => (directory ? fs.fsync : fs.fdatasync)(fd, (err) => (err ? reject(err) : resolve())));
-}
-
-async function writeAll(fd: number, buffers: Buffer[], position: number): Promise<number> {
-  let written = 0;
-  let rest = buffers;
-  const total = buffers.reduce((n, b) => n + b.length, 0);
-  while (written < total) {
-    const n = await new Promise<number>((resolve, reject) => fs.writev(fd, rest, position + written, (err, bytes) => (err ? reject(err) : resolve(bytes))));
-    written += n;
-    if (written < total) {
-      // A short write: go on with what is left.
-      let skip = n;
-      const left: Buffer[] = [];
-      for (const b of rest) {
-        if (skip >= b.length) skip -= b.length;
-        else {
-          left.push(skip > 0 ? b.subarray(skip) : b);
-          skip = 0;
-        }
-      }
-      rest = left;
-    }
-  }
-  return total;
-}
-
-/**
- * Writes go to temp files under `<root>/tmp`, each fdatasynced as soon as it is written (in the
- * thread pool, while the caller parses: commit() then only waits for what is still going).
- * commit() renames them into place at once, creating directories only when a rename finds
- * none, and fsyncs each directory it touched once (and the parents of those it created), so
- * that a committed blob survives a crash.
+ * Small blobs wait in memory (the caller holds their bytes anyway) and commit() appends them to
+ * a pack with one write and one fdatasync. Larger ones go to temp files under `<root>/tmp`,
+ * each fdatasynced as soon as it is written (in the thread pool, while the caller parses:
+ * commit() then only waits for what is still going); commit() renames them into place at once,
+ * creating directories only when a rename finds none, and fsyncs each directory it touched once
+ * (and the parents of those it created), so that a committed blob survives a crash.
  */
 class FsBlobBatch implements BlobBatch {
   readonly #store: FsBlobStore;
@@ -182,26 +188,30 @@ class FsBlobBatch implements BlobBatch {
   async put(content: Readable | Buffer): Promise<BlobRef> {
     if (Buffer.isBuffer(content)) {
       const sha256 = createHash('sha256').update(content).digest('hex');
-      await this.#putBuffers(sha256, [content]);
+      await this.#putBuffers(sha256, [content], content.length);
       return { sha256, size: content.length };
     }
     return this.#putStream(content);
   }
 
-  /** Writes the content unless the batch holds it already; resolves once the temp file is written. */
-  #putBuffers(sha256: string, content: Buffer[]): Promise<void> {
+  /** Keeps the content for the pack, or writes it to a temp file, unless the batch holds it already. */
+  #putBuffers(sha256: string, content: Buffer[], size: number): Promise<void> {
     const existing = this.#pending.get(sha256);
     if (existing) return existing.written;
-    const pending: Pending = { tmp: this.#tmpPath(), sha256, written: Promise.resolve() };
-    pending.written = this.#write(pending, content);
+    if (size <= PACKED_MAX) {
+      this.#pending.set(sha256, { kind: 'packed', sha256, size, content, written: Promise.resolve() });
+      return Promise.resolve();
+    }
+    const pending: Pending = { kind: 'file', tmp: this.#tmpPath(), sha256, written: Promise.resolve() };
+    pending.written = this.#write(pending.tmp, content);
     // Awaited by put, commit and abort; a failure must not count as unhandled meanwhile.
     pending.written.catch(() => undefined);
     this.#pending.set(sha256, pending);
     return pending.written;
   }
 
-  async #write(pending: Pending, content: Buffer[]): Promise<void> {
-    const fd = await createFd(pending.tmp);
+  async #write(tmp: string, content: Buffer[]): Promise<void> {
+    const fd = await createFd(tmp);
     try {
       await writeAll(fd, content, 0);
       await syncFd(fd, false);
@@ -242,8 +252,8 @@ class FsBlobBatch implements BlobBatch {
     }
     const sha256 = hash.digest('hex');
     if (fd === null) {
-      // Small enough to have been kept whole: written in one go.
-      await this.#putBuffers(sha256, chunks);
+      // Small enough to have been kept whole: packed at commit.
+      await this.#putBuffers(sha256, chunks, size);
       return { sha256, size };
     }
     // fdatasynced in the background, as a buffered put is: commit() waits for it, and a sync
@@ -258,26 +268,46 @@ class FsBlobBatch implements BlobBatch {
       await written;
       await existing.written;
     } else {
-      this.#pending.set(sha256, { tmp: tmp!, sha256, written });
+      this.#pending.set(sha256, { kind: 'file', tmp: tmp!, sha256, written });
     }
     return { sha256, size };
   }
 
   fileOf(sha256: string): string | null {
-    return this.#pending.get(sha256)?.tmp ?? null;
+    const pending = this.#pending.get(sha256);
+    return pending?.kind === 'file' ? pending.tmp : null;
   }
 
   read(sha256: string): Readable {
     const pending = this.#pending.get(sha256);
-    return pending ? createReadStream(pending.tmp) : this.#store.get(sha256);
+    if (pending === undefined) return this.#store.get(sha256);
+    return pending.kind === 'file' ? createReadStream(pending.tmp) : Readable.from(pending.content, { objectMode: false });
   }
 
   async commit(): Promise<void> {
     const items = [...this.#pending.values()];
-    await Promise.all(items.map((p) => p.written));
+    const files = items.filter((p) => p.kind === 'file');
+    // What a pack holds already (another batch, an earlier run) is not packed twice. (A small
+    // blob an earlier version wrote as a file of its own would be packed again: harmless, rare.)
+    const packed = items.filter((p) => p.kind === 'packed').filter((p) => !this.#store.isPacked(p.sha256));
+    // Both settle before commit() does, so that an abort() after a failure finds no rename in flight.
+    const outcomes = await Promise.allSettled([this.#pack(packed), this.#moveFiles(files)]);
+    for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
+    this.#pending.clear();
+    await this.#removeStrays();
+  }
+
+  async #pack(blobs: PackedBlob[]): Promise<void> {
+    if (blobs.length === 0) return;
+    const at = await this.#store.packs.append(blobs);
+    this.#store.recordPacked(blobs.map((b, i) => ({ sha256: b.sha256, size: b.size, ...at[i]! })));
+  }
+
+  async #moveFiles(files: Array<Extract<Pending, { kind: 'file' }>>): Promise<void> {
+    await Promise.all(files.map((p) => p.written));
     const dirs = new Set<string>();
     await Promise.all(
-      items.map(async (p) => {
+      files.map(async (p) => {
         const target = this.#store.pathOf(p.sha256);
         const dir = path.dirname(target);
         dirs.add(dir);
@@ -295,25 +325,14 @@ class FsBlobBatch implements BlobBatch {
         await rename(p.tmp, target);
       }),
     );
-    await Promise.all(
-      [...dirs].map(async (d) => {
-        const fd = await openFd(d, 'r');
-        try {
-          await syncFd(fd, true);
-        } finally {
-          await closeFd(fd);
-        }
-      }),
-    );
-    this.#pending.clear();
-    await this.#removeStrays();
+    await Promise.all([...dirs].map(syncDir));
   }
 
   async abort(): Promise<void> {
     const items = [...this.#pending.values()];
     this.#pending.clear();
     await Promise.allSettled(items.map((p) => p.written));
-    await Promise.all(items.map((p) => rm(p.tmp, { force: true })));
+    await Promise.all(items.map((p) => (p.kind === 'file' ? rm(p.tmp, { force: true }) : undefined)));
     await this.#removeStrays();
   }
 
