@@ -96,9 +96,13 @@ export type ParseInput = Buffer | { file: string };
 export type ParseElsewhere = (raw: ParseInput) => Promise<PreparedMessage | null>;
 
 function parseElsewhere(item: IngestItem, parse: ParseElsewhere): Promise<PreparedMessage | null> | undefined {
-  if (parsedFromMemory(item.raw)) return quiet(parse(item.raw));
-  const file = item.raw instanceof SpooledRaw ? item.raw.file : null;
-  return file === null ? undefined : quiet(parse({ file }));
+  const raw = item.raw;
+  if (parsedFromMemory(raw)) return quiet(parse(raw));
+  if (!(raw instanceof SpooledRaw)) return undefined;
+  if (raw.file !== null) return quiet(parse({ file: raw.file }));
+  // No file: the blob store holds a small one in memory until its commit packs it.
+  if (raw.size <= IN_MEMORY_LIMIT) return quiet(raw.read().toArray().then((chunks) => parse(Buffer.concat(chunks as Buffer[]))));
+  return undefined;
 }
 
 /**

@@ -82,12 +82,22 @@ describe('spooled messages', () => {
   let archive: Archive;
   let orgId = '';
   const pool = parsePool();
-  const prepareFile = ParsePool.prototype.prepareFile;
+  const { prepare, prepareFile } = ParsePool.prototype;
   /** What the worker answered for each spooled file it was given: true when it parsed it. */
   let workerParsed: boolean[] = [];
+  /**
+   * The same for bytes it was given: the blob store holds a spooled message of at most 1 MiB in
+   * memory until commit (it is packed, src/store/blobs), so the worker gets its bytes.
+   */
+  let workerParsedFromMemory: boolean[] = [];
   const recording = async function (this: ParsePool, file: string): Promise<PreparedMessage | null> {
     const r = await prepareFile.call(this, file);
     workerParsed.push(r !== null);
+    return r;
+  };
+  const recordingBuffers = async function (this: ParsePool, raw: Buffer): Promise<PreparedMessage | null> {
+    const r = await prepare.call(this, raw);
+    workerParsedFromMemory.push(r !== null);
     return r;
   };
   /** Documents per database transaction (documents.insertMany call). */
@@ -106,13 +116,16 @@ describe('spooled messages', () => {
       return insertMany.call(store.documents, writes, options);
     };
     ParsePool.prototype.prepareFile = recording;
+    ParsePool.prototype.prepare = recordingBuffers;
   });
   afterEach(() => {
     workerParsed = [];
+    workerParsedFromMemory = [];
     transactions = [];
   });
   after(async () => {
     ParsePool.prototype.prepareFile = prepareFile;
+    ParsePool.prototype.prepare = prepare;
     await store.close();
     await rm(dataDir, { recursive: true, force: true });
   });
@@ -165,14 +178,17 @@ describe('spooled messages', () => {
     assert.equal(await blobs.has(sha(raw)), false);
   });
 
-  test('a prefetched batch of spooled messages is parsed in the worker from the temp files and archived as the same bytes as Buffers are', async () => {
+  test('a prefetched batch of spooled messages is parsed in the worker (from the temp files, small ones from memory) and archived as the same bytes as Buffers are', async () => {
     assert.ok(pool !== null, 'this machine has a worker thread for parsing (two cores or more)');
     const raws = await messages();
     const items = await spooled(raws);
     const cab = await cabinet();
     archive.prefetch(items);
     const outcomes = await archive.ingest(orgId, cab, items);
-    assert.deepEqual(workerParsed, raws.map(() => true), 'every spooled message parsed in the worker');
+    const inFile = raws.filter((r) => r.length > MB);
+    assert.equal(inFile.length, 2);
+    assert.deepEqual(workerParsed, inFile.map(() => true), 'every spooled message in a temp file parsed there in the worker');
+    assert.deepEqual(workerParsedFromMemory, raws.filter((r) => r.length <= MB).map(() => true), 'every small one parsed in the worker from its bytes');
     assert.deepEqual(transactions, [raws.length], 'archived in one transaction (no one-by-one fallback)');
     await assertSameAsBuffers(cab, outcomes, raws);
   });

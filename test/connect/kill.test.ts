@@ -16,7 +16,7 @@ import { BIN, cliEnv, jsonLines } from '../cli/helpers.ts';
 import { startDovecot, type DovecotPeer } from '../support/peers/dovecot.ts';
 import { addRule, countDocs, deliverMaildir, docs, eventually, folderMessages, message, openTestApp, withObserver, type TestApp } from './helpers.ts';
 
-const TOTAL = 320;
+const TOTAL = 600;
 
 interface Child {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
