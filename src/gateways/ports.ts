@@ -41,8 +41,24 @@ export interface MessageRef {
   key: string;
 }
 
+/**
+ * What a summary carries beyond its ref, size, flags and received time: the envelope (Date,
+ * Subject, From, To, Message-ID) and the structure (which parts are attachments). A sync asks
+ * changes() only for what its rule's filters and field mapping read: on IMAP, ENVELOPE and
+ * BODYSTRUCTURE cost the server and the client more than the rest of the listing together
+ * (docs/benchmarks.md, "Fourth round").
+ */
+export interface SummaryDetail {
+  envelope: boolean;
+  structure: boolean;
+}
+
+export const FULL_DETAIL: Readonly<SummaryDetail> = Object.freeze({ envelope: true, structure: true });
+
 export interface MessageSummary {
   ref: MessageRef;
+  /** What this summary carries: without the envelope, date, subject, from, to and messageId are empty; without the structure, there are no attachments. */
+  detail: Readonly<SummaryDetail>;
   size: number;
   seen: boolean;
   flagged: boolean;
@@ -102,8 +118,11 @@ export interface MailSource {
   listFolders(): Promise<Folder[]>;
   /** The folder's current id epoch (IMAP UIDVALIDITY) and message count, without listing it. */
   folderStatus(folder: string): Promise<{ epoch: string; messages: number }>;
-  /** New (and removed) messages since the cursor, in ascending order, then the new cursor. */
-  changes(folder: string, cursor: Cursor | null): AsyncIterable<Change>;
+  /**
+   * New (and removed) messages since the cursor, in ascending order, then the new cursor. The
+   * summaries carry at least `detail` (default: everything); a source may give more.
+   */
+  changes(folder: string, cursor: Cursor | null, detail?: Readonly<SummaryDetail>): AsyncIterable<Change>;
   /** Messages of a folder, newest first, for browsing by hand. */
   list(folder: string, page: { offset: number; limit: number }): Promise<{ total: number; messages: MessageSummary[] }>;
   /**

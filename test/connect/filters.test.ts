@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { RuleFilters } from '../../src/connect/index.ts';
+import { ImapSource } from '../../src/gateways/imap/source.ts';
+import type { SummaryDetail } from '../../src/gateways/ports.ts';
 import { startDovecot, type DovecotPeer } from '../support/peers/dovecot.ts';
 import { addRule, append, docs, folderMessages, message, openTestApp, type TestApp } from './helpers.ts';
 
@@ -106,6 +108,27 @@ describe('Connect to Mail: rule filters', { timeout: 90_000 }, () => {
 
   test('no filter takes all five', async () => {
     await expectTaken({}, ALL);
+  });
+
+  test('the listing asks the server for envelopes and structures only when the filters read them', async () => {
+    const asked: Array<SummaryDetail | undefined> = [];
+    const changes = ImapSource.prototype.changes;
+    ImapSource.prototype.changes = function (this: ImapSource, folder, cursor, detail) {
+      asked.push(detail);
+      return changes.call(this, folder, cursor, detail);
+    };
+    try {
+      await expectTaken({ unreadOnly: true }, ['rechnung', 'invoice', 'gruesse']);
+      await expectTaken({ hasAttachment: true }, ['rechnung', 'seikyusho', 'invoice']);
+      await expectTaken({ subject: { contains: 'Grüße' } }, ['rechnung', 'gruesse']);
+    } finally {
+      ImapSource.prototype.changes = changes;
+    }
+    assert.deepEqual(asked, [
+      { envelope: false, structure: false },
+      { envelope: false, structure: true },
+      { envelope: true, structure: false },
+    ]);
   });
 
   test('from contains, case-insensitive, non-ASCII ("müller" in an RFC 2047 name)', async () => {

@@ -6,6 +6,7 @@ import type { LedgerKey, Store } from '../../store/index.ts';
 import type { ConnectionSettings, Cursor, MailSource, MessageRef, MessageSummary } from '../../gateways/index.ts';
 import type { Logger } from '../../log/index.ts';
 import type { Rule } from '../rules.ts';
+import { summaryDetailFor } from './detail.ts';
 import { passesFilters, serverCriteria } from './filters.ts';
 import { acquireLease } from './lease.ts';
 import { mapFields } from './mapping.ts';
@@ -246,7 +247,7 @@ async function syncFolder(
         raw = m.size <= BUFFER_LIMIT ? await toBuffer(stream) : await archive.spool(stream);
       } catch (err) {
         if (isTransient(err)) throw err;
-        await recordFailure(deps, rule, m, toAppError(err));
+        await recordFailure(deps, source, rule, m, toAppError(err));
         summary.failed++;
         continue;
       }
@@ -271,7 +272,7 @@ async function syncFolder(
   };
 
   try {
-    for await (const change of source.changes(folder, cursor)) {
+    for await (const change of source.changes(folder, cursor, summaryDetailFor(rule.filters, rule.mapping))) {
       if (change.type === 'reset') {
         deps.log.warn({ rule: rule.name, folder, reason: change.reason }, 'mailbox ids were invalidated; rescanning the folder (nothing is archived twice)');
         continue;
@@ -346,7 +347,7 @@ async function retryPending(
     summary.fetched++;
     // Gone from the summaries but fetched all the same (expunged in between): what the ledger knows.
     const known = summaries.get(row.msg_key) ?? {
-      ref, size: raw.size, seen: false, flagged: false, receivedAt: null, date: null, subject: row.subject, from: null, to: [], messageId: null, hasAttachments: false,
+      ref, detail: { envelope: false, structure: false }, size: raw.size, seen: false, flagged: false, receivedAt: null, date: null, subject: row.subject, from: null, to: [], messageId: null, hasAttachments: false,
     };
     // archive.ingest ends the spooled message (commits or discards it), whatever happens.
     await archiveAndAct(deps, source, rule, folder, toBatch(rule, folder, accountName, [{ summary: known, raw, size: raw.size }]), summary);
@@ -356,16 +357,35 @@ async function retryPending(
 
 type LedgerEntry = Parameters<Store['sync']['ledgerRecord']>;
 
-function failureEntry(deps: SyncDeps, rule: Rule, m: MessageSummary, err: AppError): LedgerEntry {
+function failureEntry(deps: SyncDeps, rule: Rule, m: MessageSummary, err: AppError, subject: string): LedgerEntry {
   deps.log.warn({ rule: rule.name, folder: m.ref.folder, key: m.ref.key, code: err.code }, 'message could not be archived; it will be retried on the next run');
   return [
     { ruleId: rule.id, folder: m.ref.folder, epoch: m.ref.epoch, key: m.ref.key },
-    { orgId: rule.orgId, status: 'failed', documentId: null, reason: `${err.code}: ${err.message}`, subject: m.subject, now: new Date().toISOString() },
+    { orgId: rule.orgId, status: 'failed', documentId: null, reason: `${err.code}: ${err.message}`, subject, now: new Date().toISOString() },
   ];
 }
 
-async function recordFailure(deps: SyncDeps, rule: Rule, m: MessageSummary, err: AppError): Promise<void> {
-  await deps.store.sync.ledgerRecord(...failureEntry(deps, rule, m, err));
+/**
+ * The subjects of failed messages for their ledger rows, so that `ledger --failed` says which
+ * mail it was. A summary listed without its envelope (the rule reads none) has no subject: the
+ * failed ones, rare as they are, are asked for theirs. Should that fail as well, the row goes
+ * with what the summary has; the failure itself is what must be recorded.
+ */
+async function subjectsOf(deps: SyncDeps, source: MailSource, folder: string, failed: readonly MessageSummary[]): Promise<Map<string, string>> {
+  const out = new Map(failed.map((m) => [m.ref.key, m.subject]));
+  const bare = failed.filter((m) => !m.detail.envelope);
+  if (bare.length === 0) return out;
+  try {
+    for (const full of await source.summaries(folder, bare.map((m) => m.ref))) out.set(full.ref.key, full.subject);
+  } catch (err) {
+    deps.log.warn({ folder, code: toAppError(err).code }, 'the subjects of failed messages could not be read; their ledger rows go without');
+  }
+  return out;
+}
+
+async function recordFailure(deps: SyncDeps, source: MailSource, rule: Rule, m: MessageSummary, err: AppError): Promise<void> {
+  const subjects = await subjectsOf(deps, source, m.ref.folder, [m]);
+  await deps.store.sync.ledgerRecord(...failureEntry(deps, rule, m, err, subjects.get(m.ref.key) ?? ''));
 }
 
 /** The ledger rows of one archived batch in one commit, not one commit (and fsync) per message. */
@@ -379,11 +399,13 @@ async function archiveAndAct(deps: SyncDeps, source: MailSource, rule: Rule, fol
   const done: MessageRef[] = [];
   const entries: LedgerEntry[] = [];
   const now = new Date().toISOString();
+  const failed = outcomes.flatMap((o, i) => (o.ok ? [] : [items[i]!.summary]));
+  const subjects = failed.length > 0 ? await subjectsOf(deps, source, folder, failed) : new Map<string, string>();
   for (const [i, o] of outcomes.entries()) {
     const p = items[i]!;
     const key: LedgerKey = { ruleId: rule.id, folder, epoch: p.summary.ref.epoch, key: p.summary.ref.key };
     if (!o.ok) {
-      entries.push(failureEntry(deps, rule, p.summary, o.error));
+      entries.push(failureEntry(deps, rule, p.summary, o.error, subjects.get(p.summary.ref.key) ?? ''));
       summary.failed++;
       continue;
     }

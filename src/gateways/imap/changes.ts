@@ -1,9 +1,9 @@
 import type { ExpungeEvent, FetchMessageObject, MailboxObject } from 'imapflow';
 import { AppError } from '../../errors/index.ts';
-import type { Change, Cursor, MessageSummary } from '../ports.ts';
+import { FULL_DETAIL, type Change, type Cursor, type MessageSummary, type SummaryDetail } from '../ports.ts';
 import type { ReadAhead } from './prefetch.ts';
 import { packUids, type ImapSession } from './session.ts';
-import { SUMMARY_QUERY, toSummary } from './summary.ts';
+import { summaryQuery, toSummary } from './summary.ts';
 
 type ImapCursor = Extract<Cursor, { kind: 'imap' }>;
 
@@ -30,7 +30,13 @@ const MAX_VANISHED = 100_000;
  *    ascending. Both drop UIDs <= lastUid: RFC 3501 §6.4.8 makes "n:*" include the highest UID
  *    even when it is below n.
  */
-export async function* listChanges(session: ImapSession, folder: string, cursor: Cursor | null, readAhead?: ReadAhead): AsyncGenerator<Change> {
+export async function* listChanges(
+  session: ImapSession,
+  folder: string,
+  cursor: Cursor | null,
+  readAhead?: ReadAhead,
+  detail: Readonly<SummaryDetail> = FULL_DETAIL,
+): AsyncGenerator<Change> {
   if (cursor !== null && cursor.kind !== 'imap') {
     throw new AppError('VALIDATION_FAILED', `An IMAP folder cannot continue from a ${cursor.kind} cursor; start over with no cursor.`);
   }
@@ -77,7 +83,7 @@ export async function* listChanges(session: ImapSession, folder: string, cursor:
       return;
     }
     for (let i = 0; i < uids.length; i += SUMMARY_BATCH) {
-      const batch = await fetchBatch(session, folder, epoch, uids.slice(i, i + SUMMARY_BATCH));
+      const batch = await fetchBatch(session, folder, epoch, uids.slice(i, i + SUMMARY_BATCH), detail);
       if (batch === null) {
         yield stale(session, folder, uidValidity, highest);
         return;
@@ -130,14 +136,14 @@ async function openForChanges(
   });
 }
 
-async function fetchBatch(session: ImapSession, folder: string, epoch: string, uids: number[]): Promise<MessageSummary[] | null> {
+async function fetchBatch(session: ImapSession, folder: string, epoch: string, uids: number[], detail: Readonly<SummaryDetail>): Promise<MessageSummary[] | null> {
   return session.exclusive(async () => {
     const mb = await session.select(folder);
     if (String(mb.uidValidity) !== epoch) return null;
     const out: MessageSummary[] = [];
     try {
-      const rows: AsyncGenerator<FetchMessageObject, false | void> = session.client.fetch(packUids(uids), SUMMARY_QUERY, { uid: true });
-      for await (const msg of rows) out.push(toSummary(msg, folder, epoch));
+      const rows: AsyncGenerator<FetchMessageObject, false | void> = session.client.fetch(packUids(uids), summaryQuery(detail), { uid: true });
+      for await (const msg of rows) out.push(toSummary(msg, folder, epoch, detail));
     } catch (err) {
       throw session.fail(err, { operation: 'fetch message summaries', folder });
     }

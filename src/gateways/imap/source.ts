@@ -10,6 +10,7 @@ import type {
   MessageSummary,
   SearchCriteria,
   SourceCapabilities,
+  SummaryDetail,
 } from '../ports.ts';
 import { applyAction } from './actions.ts';
 import { listPage, summariesOf } from './browse.ts';
@@ -72,8 +73,8 @@ export class ImapSource implements MailSource {
     return folderStatus(this.session, folder);
   }
 
-  changes(folder: string, cursor: Cursor | null): AsyncIterable<Change> {
-    return listChanges(this.session, folder, cursor, this.readAhead);
+  changes(folder: string, cursor: Cursor | null, detail?: Readonly<SummaryDetail>): AsyncIterable<Change> {
+    return listChanges(this.session, folder, cursor, this.readAhead, detail);
   }
 
   list(folder: string, page: { offset: number; limit: number }): Promise<{ total: number; messages: MessageSummary[] }> {

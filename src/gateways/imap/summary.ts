@@ -1,18 +1,16 @@
 import type { FetchMessageObject, FetchQueryObject, MessageAddressObject, MessageStructureObject } from 'imapflow';
-import type { MessageRef, MessageSummary } from '../ports.ts';
+import { FULL_DETAIL, type MessageRef, type MessageSummary, type SummaryDetail } from '../ports.ts';
 
 /**
- * What a message summary is made of: one FETCH item list (RFC 3501 §6.4.5) of ENVELOPE, FLAGS,
- * INTERNALDATE, RFC822.SIZE and BODYSTRUCTURE. Nothing of the body is downloaded for it.
+ * What a message summary is made of: one FETCH item list (RFC 3501 §6.4.5) of FLAGS,
+ * INTERNALDATE and RFC822.SIZE, with ENVELOPE and BODYSTRUCTURE when asked for. Nothing of the
+ * body is downloaded for it.
  */
-export const SUMMARY_QUERY: FetchQueryObject = {
-  uid: true,
-  flags: true,
-  envelope: true,
-  internalDate: true,
-  size: true,
-  bodyStructure: true,
-};
+export function summaryQuery(detail: Readonly<SummaryDetail> = FULL_DETAIL): FetchQueryObject {
+  return { uid: true, flags: true, internalDate: true, size: true, envelope: detail.envelope, bodyStructure: detail.structure };
+}
+
+export const SUMMARY_QUERY: FetchQueryObject = summaryQuery(FULL_DETAIL);
 
 function iso(value: Date | string | undefined): string | null {
   if (value === undefined) return null;
@@ -54,7 +52,7 @@ export function attachmentParts(node: MessageStructureObject | undefined, out: {
   return out;
 }
 
-export function toSummary(msg: FetchMessageObject, folder: string, epoch: string): MessageSummary {
+export function toSummary(msg: FetchMessageObject, folder: string, epoch: string, detail: Readonly<SummaryDetail> = FULL_DETAIL): MessageSummary {
   const env = msg.envelope;
   const flags = msg.flags ?? new Set<string>();
   const first = env?.from?.[0];
@@ -62,6 +60,7 @@ export function toSummary(msg: FetchMessageObject, folder: string, epoch: string
   const parts = attachmentParts(msg.bodyStructure);
   return {
     ref,
+    detail,
     size: msg.size ?? 0,
     seen: flags.has('\\Seen'),
     flagged: flags.has('\\Flagged'),

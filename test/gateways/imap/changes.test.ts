@@ -142,6 +142,24 @@ describe('IMAP gateway: changes', () => {
     assert.equal(m.flagged, false);
   });
 
+  test('a caller that reads neither envelope nor structure gets summaries without them, the rest alike', async () => {
+    const raw = message({ subject: 'Nur Größe und Flags', from: 'Jörg Müller <joerg@example.test>', attachmentBytes: 2000 });
+    await peer.deliver(USER, raw, 'Bare');
+    const [full] = news(await collect(source, 'Bare', null));
+    const [m] = news(await collect(source, 'Bare', null, { envelope: false, structure: false }));
+    assert.ok(full && m);
+    assert.deepEqual(full.detail, { envelope: true, structure: true });
+    assert.deepEqual(m.detail, { envelope: false, structure: false });
+    assert.deepEqual(
+      { subject: m.subject, from: m.from, to: m.to, date: m.date, messageId: m.messageId, hasAttachments: m.hasAttachments, names: m.attachmentNames },
+      { subject: '', from: null, to: [], date: null, messageId: null, hasAttachments: false, names: [] },
+    );
+    assert.deepEqual({ ref: m.ref, size: m.size, seen: m.seen, flagged: m.flagged, receivedAt: m.receivedAt }, { ref: full.ref, size: full.size, seen: full.seen, flagged: full.flagged, receivedAt: full.receivedAt });
+    assert.equal(m.size, raw.length);
+    const [structureOnly] = news(await collect(source, 'Bare', null, { envelope: false, structure: true }));
+    assert.deepEqual({ subject: structureOnly?.subject, hasAttachments: structureOnly?.hasAttachments, names: structureOnly?.attachmentNames }, { subject: '', hasAttachments: true, names: ['data.bin'] });
+  });
+
   test('other calls may run inside the loop: summaries come in batches, not one held FETCH', async () => {
     const total = 600; // more than two batches of summaries
     await withObserver(peer, USER, async (c) => {

@@ -2,7 +2,7 @@
  * Shared pieces of the IMAP gateway tests: connection settings for the Dovecot peer, changes
  * collected, timeouts; the observer client, messages and the rest come from test/support/imap.ts.
  */
-import type { Change, ConnectionSettings, Cursor, MailSource } from '../../../src/gateways/ports.ts';
+import type { Change, ConnectionSettings, Cursor, MailSource, SummaryDetail } from '../../../src/gateways/ports.ts';
 import type { DovecotPeer } from '../../support/peers/dovecot.ts';
 import { message as buildMessage, type MessageSpec } from '../../support/imap.ts';
 
@@ -26,9 +26,9 @@ export function message(spec: Omit<MessageSpec, 'attachments'> & { attachmentByt
   return buildMessage({ ...rest, attachments: attachmentBytes ? [{ filename: 'data.bin', contentType: 'application/octet-stream', size: attachmentBytes }] : undefined });
 }
 
-export async function collect(source: MailSource, folder: string, cursor: Cursor | null): Promise<Change[]> {
+export async function collect(source: MailSource, folder: string, cursor: Cursor | null, detail?: SummaryDetail): Promise<Change[]> {
   const out: Change[] = [];
-  for await (const c of source.changes(folder, cursor)) out.push(c);
+  for await (const c of source.changes(folder, cursor, detail)) out.push(c);
   return out;
 }
 
