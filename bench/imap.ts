@@ -33,7 +33,8 @@ import { parseArgs } from 'node:util';
 import { openApp, type App } from '../src/app.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { createLogger } from '../src/log/index.ts';
-import type { Cursor, MessageRef } from '../src/gateways/index.ts';
+import { summaryDetailFor } from '../src/connect/sync/detail.ts';
+import type { Cursor, MessageRef, SummaryDetail } from '../src/gateways/index.ts';
 import { openImapSource } from '../src/gateways/imap/index.ts';
 import { ReadAhead } from '../src/gateways/imap/prefetch.ts';
 import { ImapSource } from '../src/gateways/imap/source.ts';
@@ -235,8 +236,8 @@ function instrumentGateway(): void {
   if (args['no-read-ahead']) ReadAhead.prototype.take = async () => null;
   const proto = ImapSource.prototype;
   const origChanges = proto.changes;
-  proto.changes = function (this: ImapSource, folder: string, cursor: Cursor | null) {
-    const iterable = origChanges.call(this, folder, cursor);
+  proto.changes = function (this: ImapSource, folder: string, cursor: Cursor | null, detail?: SummaryDetail) {
+    const iterable = origChanges.call(this, folder, cursor, detail);
     return {
       [Symbol.asyncIterator]() {
         const it = iterable[Symbol.asyncIterator]();
@@ -538,7 +539,8 @@ async function runGatewayOnly(peer: DovecotPeer): Promise<GatewayRun> {
         messages++;
       }
     };
-    for await (const change of source.changes('INBOX', null)) {
+    // What the engine asks for with the bench's rule (no filter, no field mapping).
+    for await (const change of source.changes('INBOX', null, summaryDetailFor({}, {}))) {
       if (change.type !== 'new') continue;
       refs.push(change.message.ref);
       if (refs.length >= 50) await drainRefs();
