@@ -13,6 +13,7 @@ import { openApp, type App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import type { FieldMapping, Rule, RuleFilters } from '../../src/connect/index.ts';
 import type { MailboxAction, MessageRef } from '../../src/gateways/index.ts';
+import { ReadAhead } from '../../src/gateways/imap/prefetch.ts';
 import { createLogger, type Logger } from '../../src/log/index.ts';
 import { run } from '../support/peers/apt.ts';
 import { MAIL_GID, MAIL_UID, type DovecotPeer } from '../support/peers/dovecot.ts';
@@ -254,5 +255,16 @@ export async function deliverMaildir(peer: DovecotPeer, folder: string, raws: Bu
     await writeFile(join(dir, 'tmp', name), raw);
     await chown(join(dir, 'tmp', name), MAIL_UID, MAIL_GID);
     await rename(join(dir, 'tmp', name), join(dir, 'new', name));
+  }
+}
+
+/** Runs `fn` with the IMAP gateway's read-ahead off: every fetchRaw() then asks the server itself. */
+export async function withoutReadAhead<T>(fn: () => Promise<T>): Promise<T> {
+  const take = ReadAhead.prototype.take;
+  ReadAhead.prototype.take = async () => null;
+  try {
+    return await fn();
+  } finally {
+    ReadAhead.prototype.take = take;
   }
 }

@@ -13,7 +13,6 @@ import { after, before, describe, test } from 'node:test';
 import type { IngestItem } from '../../src/archive/index.ts';
 import type { Rule } from '../../src/connect/index.ts';
 import type { MailboxAction, MessageRef } from '../../src/gateways/index.ts';
-import { ReadAhead } from '../../src/gateways/imap/prefetch.ts';
 import { ImapSource } from '../../src/gateways/imap/source.ts';
 import { startDovecot, type DovecotPeer } from '../support/peers/dovecot.ts';
 import {
@@ -29,6 +28,7 @@ import {
   openTestApp,
   sha256,
   withObserver,
+  withoutReadAhead,
   type TestApp,
 } from './helpers.ts';
 
@@ -217,9 +217,6 @@ describe('Connect to Mail: archiving a batch while fetching the next', { timeout
     });
     const rule = await addRule(t, peer, { name: 'r-pipe-fetch', folders: [folder], cabinet: 'PipeFetch', action: { type: 'move', folder: 'Archived2' } });
     const w = (watch = { ...newWatch(), rule });
-    // Without the read-ahead every fetch goes to the server, so the first one after the drop fails.
-    const take = ReadAhead.prototype.take;
-    ReadAhead.prototype.take = async () => null;
     // The first message of batch 3 meets a dropped connection while batch 2 waits to be
     // archived; batch 2 goes on only once that fetch has failed (the pass is failing).
     w.beforeIngest = async (n) => {
@@ -233,9 +230,9 @@ describe('Connect to Mail: archiving a batch while fetching the next', { timeout
       return fetchRaw.call(this, ref);
     };
 
-    const summary = await t.app.connect.sync(t.orgId, rule.name).finally(() => {
+    // Without the read-ahead every fetch goes to the server, so the first one after the drop fails.
+    const summary = await withoutReadAhead(() => t.app.connect.sync(t.orgId, rule.name)).finally(() => {
       ImapSource.prototype.fetchRaw = fetchRaw;
-      ReadAhead.prototype.take = take;
       watch = null;
     });
     assert.deepEqual({ archived: summary.archived, duplicates: summary.duplicates, failed: summary.failed }, { archived: TOTAL, duplicates: 0, failed: 0 });

@@ -17,7 +17,6 @@ import { SpooledRaw } from '../../src/archive/spool.ts';
 import type { Rule } from '../../src/connect/index.ts';
 import { isAppError } from '../../src/errors/index.ts';
 import type { MailboxAction, MessageRef } from '../../src/gateways/index.ts';
-import { ReadAhead } from '../../src/gateways/imap/prefetch.ts';
 import { ImapSource } from '../../src/gateways/imap/source.ts';
 import { startDovecot, type DovecotPeer } from '../support/peers/dovecot.ts';
 import {
@@ -34,6 +33,7 @@ import {
   readAll,
   sha256,
   withObserver,
+  withoutReadAhead,
   type TestApp,
 } from './helpers.ts';
 
@@ -270,9 +270,6 @@ describe('Connect to Mail: large messages spooled and archived in the pipeline',
     const { raws, large } = await seed(folder, 30);
     const rule = await addRule(t, peer, { name: 'r-spool-fetch', folders: [folder], cabinet: folder, action: { type: 'flag' } });
     const w = (watch = newWatch(rule));
-    // Without the read-ahead every fetch goes to the server, so the first one after the drop fails.
-    const take = ReadAhead.prototype.take;
-    ReadAhead.prototype.take = async () => null;
     let pendingAtDrop: string[] = [];
     w.beforeFetch = async (n) => {
       if (n !== 16) return;
@@ -281,8 +278,8 @@ describe('Connect to Mail: large messages spooled and archived in the pipeline',
       await dropConnection(peer);
     };
 
-    const summary = await t.app.connect.sync(t.orgId, rule.name).finally(() => {
-      ReadAhead.prototype.take = take;
+    // Without the read-ahead every fetch goes to the server, so the first one after the drop fails.
+    const summary = await withoutReadAhead(() => t.app.connect.sync(t.orgId, rule.name)).finally(() => {
       watch = null;
     });
     assert.equal(pendingAtDrop.length, 3, `the three spooled messages had their temp files when the connection dropped (${pendingAtDrop.join(', ')})`);
@@ -302,8 +299,6 @@ describe('Connect to Mail: large messages spooled and archived in the pipeline',
     const { raws, large } = await seed(folder, 60);
     const rule = await addRule(t, peer, { name: 'r-spool-drop', folders: [folder], cabinet: folder, action: { type: 'seen' } });
     const w = (watch = newWatch(rule));
-    const take = ReadAhead.prototype.take;
-    ReadAhead.prototype.take = async () => null;
     // Spool 10 is message #47: the first batch (#0-#37) is in flight, #42 waits spooled in the
     // batch being filled. The first batch goes on only once that spool has failed.
     w.spoolStream = (n, stream) => (n === 10 ? dropAfterFirstChunk(stream, () => dropConnection(peer)) : stream);
@@ -311,8 +306,7 @@ describe('Connect to Mail: large messages spooled and archived in the pipeline',
       if (n === 1) await eventually(() => w.spoolFailures.length > 0, HOLD_MS, 'the spool of message #47 to fail', 10);
     };
 
-    const summary = await t.app.connect.sync(t.orgId, rule.name).finally(() => {
-      ReadAhead.prototype.take = take;
+    const summary = await withoutReadAhead(() => t.app.connect.sync(t.orgId, rule.name)).finally(() => {
       watch = null;
     });
     assert.deepEqual(w.spoolFailures, ['MAIL_CONNECTION_LOST'], 'the spool met the dropped connection: a transient failure');

@@ -349,3 +349,39 @@ export async function reap(pids: number[], graceMs: number): Promise<void> {
   const hard = Date.now() + 2000;
   while (Date.now() < hard && pids.some(isAlive)) await sleep(25);
 }
+
+/** The pid a daemon wrote to its pid file; undefined while there is none. */
+export async function readPidFile(file: string): Promise<number | undefined> {
+  try {
+    const n = Number((await readFile(file, 'utf8')).trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A daemon's log; '' while there is none. */
+export async function readLogFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The last lines of a daemon's log, for an error message. */
+export async function logTailOf(file: string, lines = 30): Promise<string> {
+  const log = await readLogFile(file);
+  return log === '' ? '(no log)' : log.split('\n').slice(-lines).join('\n');
+}
+
+/**
+ * What a peer's start does when it fails: stops whatever was started, then throws the cause
+ * with the end of the peer's log, which usually says why.
+ */
+export async function failStart(peer: string, logFile: string, err: unknown, stop: () => Promise<void>): Promise<never> {
+  const tail = await logTailOf(logFile);
+  await stop();
+  const msg = err instanceof Error ? err.message : String(err);
+  throw new Error(`starting the ${peer} peer failed: ${msg}\n--- ${logFile} ---\n${tail}`, { cause: err });
+}

@@ -13,6 +13,9 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rename, rm, stat, utimes, write
 import { join } from 'node:path';
 import {
   ensurePackages,
+  failStart,
+  logTailOf,
+  readPidFile,
   freePorts,
   isAlive,
   processTree,
@@ -118,22 +121,8 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotPe
   let masterPid: number | undefined;
   let stopped = false;
 
-  const readPid = async (): Promise<number | undefined> => {
-    try {
-      const n = Number((await readFile(join(runDir, 'master.pid'), 'utf8')).trim());
-      return Number.isInteger(n) && n > 0 ? n : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-
-  const logTail = async (): Promise<string> => {
-    try {
-      return (await readFile(logFile, 'utf8')).split('\n').slice(-30).join('\n');
-    } catch {
-      return '(no log)';
-    }
-  };
+  const readPid = (): Promise<number | undefined> => readPidFile(join(runDir, 'master.pid'));
+  const logTail = (): Promise<string> => logTailOf(logFile);
 
   const pids = async (): Promise<number[]> => {
     const pid = masterPid ?? (await readPid());
@@ -264,10 +253,7 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotPe
       stop,
     };
   } catch (e) {
-    const tail = await logTail();
-    await stop();
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new Error(`starting the Dovecot peer failed: ${msg}\n--- dovecot.log ---\n${tail}`, { cause: e });
+    return failStart('Dovecot', logFile, e, stop);
   }
 }
 

@@ -11,6 +11,10 @@ import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from '
 import { join } from 'node:path';
 import {
   ensurePackages,
+  failStart,
+  logTailOf,
+  readLogFile,
+  readPidFile,
   freePort,
   isAlive,
   pidsMentioning,
@@ -102,23 +106,9 @@ export async function startPostfix(opts: PostfixOptions = {}): Promise<PostfixPe
   let stopped = false;
   let masterPid: number | undefined;
 
-  const readPid = async (): Promise<number | undefined> => {
-    try {
-      const n = Number((await readFile(join(queueDir, 'pid', 'master.pid'), 'utf8')).trim());
-      return Number.isInteger(n) && n > 0 ? n : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-
-  const readLog = async (): Promise<string> => {
-    try {
-      return await readFile(logFile, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  const logTail = async (): Promise<string> => (await readLog()).split('\n').slice(-30).join('\n');
+  const readPid = (): Promise<number | undefined> => readPidFile(join(queueDir, 'pid', 'master.pid'));
+  const readLog = (): Promise<string> => readLogFile(logFile);
+  const logTail = (): Promise<string> => logTailOf(logFile);
 
   const pids = async (): Promise<number[]> => {
     const pid = masterPid ?? (await readPid());
@@ -249,10 +239,7 @@ export async function startPostfix(opts: PostfixOptions = {}): Promise<PostfixPe
       stop,
     };
   } catch (e) {
-    const tail = await logTail();
-    await stop();
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new Error(`starting the Postfix peer failed: ${msg}\n--- maillog ---\n${tail}`, { cause: e });
+    return failStart('Postfix', logFile, e, stop);
   }
 }
 
