@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { isAppError } from '../errors/index.ts';
 import { closeApp, processIo, type Io } from './context.ts';
 import { registerAdminCommands } from './commands/admin.ts';
+import { registerBlobCommands } from './commands/blobs.ts';
 import { registerCabinetCommands } from './commands/cabinets.ts';
 import { registerDocCommands } from './commands/docs.ts';
 import { registerImportCommand } from './commands/import.ts';
@@ -26,6 +27,7 @@ export function buildCli(io: Io): Command {
   registerImportCommand(program, io);
   registerSearchCommand(program, io);
   registerDocCommands(program, io);
+  registerBlobCommands(program, io);
   registerServiceCommands(program, io);
   registerRuleCommands(program, io);
   registerSyncCommands(program, io);

@@ -15,6 +15,8 @@ export interface ProgressUpdate {
 export interface ProgressTotals {
   messages: number | null;
   bytes: number | null;
+  /** What the bar says is going on (default "importing"). */
+  label?: string;
 }
 
 export interface Progress {
@@ -45,7 +47,7 @@ export function createProgress(io: Io, totals: ProgressTotals, stream: NodeJS.Wr
   const multi = new cliProgress.MultiBar(
     {
       stream,
-      format: `importing {bar} {percentage}% | ${unitFormat} | {rate} msgs/s | ETA {eta_formatted}`,
+      format: `${totals.label ?? 'importing'} {bar} {percentage}% | ${unitFormat} | {rate} msgs/s | ETA {eta_formatted}`,
       hideCursor: true,
       clearOnComplete: false,
       stopOnComplete: false,

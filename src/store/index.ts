@@ -52,7 +52,7 @@ export async function openStore(opts: { databaseUrl?: string | undefined; dataDi
 
 export { openDatabase, openSqlite, openPostgres, type Db, type DialectName } from './db.ts';
 export { migrate } from './migrations/index.ts';
-export { FsBlobStore, type BlobStore, type BlobBatch, type BlobRef } from './blobs/index.ts';
+export { FsBlobStore, type BlobStore, type BlobBatch, type BlobLocation, type BlobRef, type ReindexProblem, type ReindexResult } from './blobs/index.ts';
 export type { DocumentWrite, InsertOutcome, SearchFilter, SearchPage } from './repos/documents.ts';
 export type { TokenRow } from './repos/credentials.ts';
 export type { LedgerKey, LedgerValue } from './repos/sync.ts';

@@ -201,6 +201,74 @@ describe('FsBlobStore', () => {
     assert.equal((await store.verify(ref.sha256)).ok, false);
   });
 
+  test('reindex rebuilds a lost index from the packs, reports damaged and incomplete records, and adds nothing twice', async () => {
+    const small = new FsBlobStore(root, { packFileLimit: 20_000 });
+    const contents = Array.from({ length: 30 }, (_, i) => randomBytes(500 + i * 97));
+    for (let i = 0; i < contents.length; i += 5) {
+      const batch = small.batch();
+      for (const c of contents.slice(i, i + 5)) await batch.put(c);
+      await batch.commit();
+    }
+    await small.put(Buffer.alloc(0));
+    const where = new Map(contents.map((c) => [sha(c), small.locate(sha(c))!]));
+    const packs = [...new Set([...where.values()].map((at) => at.file))].sort();
+    assert.ok(packs.length >= 2, 'several packs');
+    await small.close();
+    const loseIndex = () => Promise.all(['index.sqlite', 'index.sqlite-wal', 'index.sqlite-shm'].map((f) => rm(join(root, 'packs', f), { force: true })));
+    await loseIndex();
+
+    const again = new FsBlobStore(root);
+    try {
+      assert.equal(await again.has(sha(contents[0]!)), false, 'the index is gone');
+      const seen: number[] = [];
+      const first = await again.reindex((p) => seen.push(p.records));
+      assert.deepEqual({ packs: first.packs, records: first.records, added: first.added, problems: first.problems }, { packs: packs.length, records: 31, added: 31, problems: [] });
+      assert.deepEqual(seen, Array.from({ length: 32 }, (_, i) => i), 'progress from 0, one step per record');
+      for (const c of [...contents, Buffer.alloc(0)]) assert.deepEqual(await again.verify(sha(c)), { ok: true, actual: sha(c), size: c.length });
+      assert.equal((await again.reindex()).added, 0, 'a second run adds nothing');
+    } finally {
+      await again.close();
+    }
+
+    // One record damaged in the first pack; the last pack cut inside its last record.
+    const victim = contents.find((c) => where.get(sha(c))!.file === packs[0])!;
+    const at = where.get(sha(victim))!;
+    const fh = await open(at.file, 'r+');
+    try {
+      await fh.write(Buffer.from([victim[7]! ^ 0xff]), 0, 1, at.start + 7);
+    } finally {
+      await fh.close();
+    }
+    const lastPack = packs[packs.length - 1]!;
+    await truncate(lastPack, (await readFile(lastPack)).length - 10);
+    await loseIndex();
+
+    const third = new FsBlobStore(root);
+    try {
+      const result = await third.reindex();
+      assert.deepEqual(result.problems.map((p) => p.kind).sort(), ['damaged', 'incomplete']);
+      assert.match(result.problems.find((p) => p.kind === 'damaged')!.reason, new RegExp(`the content of ${sha(victim)} hashes to [0-9a-f]{64}`));
+      // The last record written was the empty blob: the cut went into its header.
+      assert.equal(result.records, 29, 'every record but the damaged one and the cut one');
+      assert.equal(await third.has(sha(Buffer.alloc(0))), false, 'the cut record is not indexed');
+      assert.equal(await third.has(sha(victim)), false, 'the damaged record is not indexed');
+      for (const c of contents) if (c !== victim) assert.equal((await third.verify(sha(c))).ok, true);
+    } finally {
+      await third.close();
+    }
+  });
+
+  test('an index that cannot be read is refused with the way out', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mr-blobs-badindex-'));
+    dirs.push(dir);
+    await mkdir(join(dir, 'packs'), { recursive: true });
+    await writeFile(join(dir, 'packs', 'index.sqlite'), 'this is not a database, it is garbage '.repeat(200));
+    assert.throws(
+      () => new FsBlobStore(dir),
+      (e: unknown) => e instanceof AppError && e.code === 'BLOB_CORRUPT' && /Move it aside.*mailroom blobs reindex/.test(e.message),
+    );
+  });
+
   test('a store opened again on the same directory finds what the first one packed', async () => {
     const contents = Array.from({ length: 20 }, (_, i) => Buffer.from(`message ${i} ${randomBytes(16).toString('hex')}`));
     const batch = store.batch();

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { AppError } from '../../errors/index.ts';
 import { closeFd, createFd, errorCode, syncDir, syncFd, writeAll } from './fd.ts';
 import { PackIndex } from './pack-index.ts';
+import { reindexPacks, type ReindexProgress, type ReindexResult } from './pack-reindex.ts';
 import { PackWriter, type PackedBlob } from './pack-writer.ts';
 import type { BlobBatch, BlobRef, BlobStore } from './types.ts';
 
@@ -118,6 +119,14 @@ export class FsBlobStore implements BlobStore {
     }
     const actual = hash.digest('hex');
     return { ok: actual === sha256 && size === at.size, actual, size };
+  }
+
+  /**
+   * Rebuilds the pack index from the packs (each record names its content): after the index was
+   * lost or damaged, or to check the packs. Adds what is missing; what is there stays.
+   */
+  reindex(onProgress?: (p: ReindexProgress) => void): Promise<ReindexResult> {
+    return reindexPacks(this.#packDir, this.#index, onProgress);
   }
 
   /** Closes the pack in use (after its appends in flight) and the index. */

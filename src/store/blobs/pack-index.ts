@@ -11,6 +11,7 @@
  * blobs, so it never refers to a blob the index forgot in a power cut.
  */
 import SQLite from 'better-sqlite3';
+import { AppError } from '../../errors/index.ts';
 
 export interface PackedLocation {
   /** The pack's file name under `<blobs>/packs/`. */
@@ -31,13 +32,23 @@ export class PackIndex {
 
   constructor(file: string) {
     this.#db = new SQLite(file);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('synchronous = FULL');
-    this.#db.pragma('busy_timeout = 15000');
-    const version = this.#db.pragma('user_version', { simple: true }) as number;
+    let version: number;
+    try {
+      this.#db.pragma('journal_mode = WAL');
+      this.#db.pragma('synchronous = FULL');
+      this.#db.pragma('busy_timeout = 15000');
+      version = this.#db.pragma('user_version', { simple: true }) as number;
+    } catch (err) {
+      this.#db.close();
+      const why = err instanceof Error ? err.message : String(err);
+      throw new AppError(
+        'BLOB_CORRUPT',
+        `The blob index ${file} cannot be read (${why}). Move it aside (with its -wal and -shm files) and run \`mailroom blobs reindex\` to rebuild it from the pack files.`,
+      );
+    }
     if (version > SCHEMA_VERSION) {
       this.#db.close();
-      throw new Error(`The blob index ${file} was written by a newer Mailroom (version ${version}); run that version, or restore the data directory from its backup.`);
+      throw new AppError('BLOB_CORRUPT', `The blob index ${file} was written by a newer Mailroom (index version ${version}); run that version, or move the index aside and run \`mailroom blobs reindex\`.`);
     }
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS packs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
@@ -61,9 +72,13 @@ export class PackIndex {
     return row ? { pack: row.name, pos: row.pos, size: row.len } : null;
   }
 
-  /** Records blobs whose bytes are durable in their packs; one transaction, durable on return. */
-  add(entries: ReadonlyArray<{ sha256: string } & PackedLocation>): void {
-    this.#db.transaction(() => {
+  /**
+   * Records blobs whose bytes are durable in their packs; one transaction, durable on return.
+   * Returns how many were new (a blob indexed already keeps its first location).
+   */
+  add(entries: ReadonlyArray<{ sha256: string } & PackedLocation>): number {
+    return this.#db.transaction(() => {
+      let added = 0;
       const ids = new Map<string, number>();
       for (const e of entries) {
         let id = ids.get(e.pack);
@@ -72,8 +87,9 @@ export class PackIndex {
           id = this.#packId.get(e.pack)!.id;
           ids.set(e.pack, id);
         }
-        this.#add.run(Buffer.from(e.sha256, 'hex'), id, e.pos, e.size);
+        added += this.#add.run(Buffer.from(e.sha256, 'hex'), id, e.pos, e.size).changes;
       }
+      return added;
     }).immediate();
   }
 

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { closeFd, createFd, syncDir, syncFd, writeAll } from './fd.ts';
 
 export const PACK_FILE_HEADER = Buffer.from('MAILROOM-PACK 1\n', 'latin1');
-const RECORD_MAGIC = Buffer.from('BLOB', 'latin1');
+export const RECORD_MAGIC = Buffer.from('BLOB', 'latin1');
 export const RECORD_HEADER_SIZE = RECORD_MAGIC.length + 32 + 8;
 /** A pack is closed for appends once it is this large; the next append starts a new one. */
 export const PACK_FILE_LIMIT = 256 * 1024 * 1024;

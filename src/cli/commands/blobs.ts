@@ -1,0 +1,34 @@
+/** Operator commands for the blob store under <data>/blobs, where the original messages are. */
+import type { Command } from 'commander';
+import { useApp, type Io } from '../context.ts';
+import { jsonLine } from '../format.ts';
+import { createProgress, type Progress } from '../progress.ts';
+
+export function registerBlobCommands(program: Command, io: Io): void {
+  const blobs = program.command('blobs').description('the blob store under <data>/blobs (the original messages)');
+
+  blobs
+    .command('reindex')
+    .description('rebuild the index of the pack files from the packs themselves (each record names its content), e.g. after the index was lost or damaged; adds what is missing and reports records that do not check out')
+    .option('--json', 'print the result as one JSON line')
+    .action(async (opts: { json?: boolean }) => {
+      const app = await useApp(io);
+      let progress: Progress | null = null;
+      const result = await app.blobs
+        .reindex((p) => {
+          progress ??= createProgress(io, { messages: null, bytes: p.totalBytes, label: 'reindexing' });
+          progress.update({ messages: p.records, bytes: p.bytes, sourceBytes: p.bytes });
+        })
+        .finally(() => progress?.stop());
+      const damaged = result.problems.filter((p) => p.kind === 'damaged');
+      if (opts.json) jsonLine(io, result);
+      else {
+        for (const p of result.problems) io.out(`${p.kind === 'damaged' ? 'PROBLEM' : 'NOTE   '}  ${p.pack} at byte ${p.at}: ${p.reason}`);
+        io.out(`Read ${result.records} record${result.records === 1 ? '' : 's'} in ${result.packs} pack${result.packs === 1 ? '' : 's'}; ${result.added} added to the index.`);
+      }
+      if (damaged.length > 0) {
+        if (!opts.json) io.err(`error [BLOB_CORRUPT]: ${damaged.length} damaged record${damaged.length === 1 ? '' : 's'} in the pack files; what checks out is indexed, the rest needs its pack restored from a backup (then run this again).`);
+        process.exitCode = 1;
+      }
+    });
+}
