@@ -65,6 +65,11 @@ async function scanPack(dir: string, name: string, onRecord: (bytes: number) => 
   try {
     const length = (await fs.promises.stat(path.join(dir, name))).size;
     const head = await readAt(fd, PACK_FILE_HEADER.length, 0);
+    if (head.length < PACK_FILE_HEADER.length && PACK_FILE_HEADER.subarray(0, head.length).equals(head)) {
+      // Just created by a writer that has not written its first line yet (or a crash then).
+      problems.push({ pack: name, at: 0, kind: 'incomplete', reason: 'the pack has no complete first line yet (just created, or a crash right then)' });
+      return { found, problems, bytes: 0 };
+    }
     if (!head.equals(PACK_FILE_HEADER)) {
       problems.push({ pack: name, at: 0, kind: 'damaged', reason: 'not a Mailroom pack (its first line is not "MAILROOM-PACK 1")' });
       return { found, problems, bytes: 0 };
