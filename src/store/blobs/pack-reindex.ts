@@ -58,12 +58,11 @@ async function hashRange(fd: number, start: number, size: number): Promise<strin
 }
 
 /** The records of one pack that check out, and what does not. */
-async function scanPack(dir: string, name: string, onRecord: (bytes: number) => void): Promise<{ found: Array<{ sha256: string } & PackedLocation>; problems: ReindexProblem[]; bytes: number }> {
+async function scanPack(dir: string, name: string, length: number, onRecord: (bytes: number) => void): Promise<{ found: Array<{ sha256: string } & PackedLocation>; problems: ReindexProblem[]; bytes: number }> {
   const found: Array<{ sha256: string } & PackedLocation> = [];
   const problems: ReindexProblem[] = [];
   const fd = await openFd(path.join(dir, name), 'r');
   try {
-    const length = (await fs.promises.stat(path.join(dir, name))).size;
     const head = await readAt(fd, PACK_FILE_HEADER.length, 0);
     if (head.length < PACK_FILE_HEADER.length && PACK_FILE_HEADER.subarray(0, head.length).equals(head)) {
       // Just created by a writer that has not written its first line yet (or a crash then).
@@ -114,14 +113,15 @@ export interface ReindexProgress {
 
 export async function reindexPacks(dir: string, index: PackIndex, onProgress?: (p: ReindexProgress) => void): Promise<ReindexResult> {
   const names = (await readdir(dir)).filter((n) => n.endsWith('.pack')).sort();
-  let totalBytes = 0;
-  for (const n of names) totalBytes += (await fs.promises.stat(path.join(dir, n))).size;
+  // Sizes as they are now: a pack a live writer appends to is read up to here.
+  const sizes = await Promise.all(names.map(async (n) => (await fs.promises.stat(path.join(dir, n))).size));
+  const totalBytes = sizes.reduce((a, b) => a + b, 0);
   const result: ReindexResult = { packs: names.length, records: 0, added: 0, bytes: 0, problems: [] };
   let bytes = 0;
   let records = 0;
   onProgress?.({ records, bytes, totalBytes });
-  for (const name of names) {
-    const scanned = await scanPack(dir, name, (n) => {
+  for (const [i, name] of names.entries()) {
+    const scanned = await scanPack(dir, name, sizes[i]!, (n) => {
       bytes += n;
       records++;
       onProgress?.({ records, bytes, totalBytes });
