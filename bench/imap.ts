@@ -384,6 +384,8 @@ interface MailroomRun {
   cpuSeconds: number;
   cpuUserSeconds: number;
   cpuSystemSeconds: number;
+  /** Pages the process touched for the first time since they were mapped. */
+  minorFaults: number;
   dovecotCpuSeconds: number;
   timing: Timing;
 }
@@ -404,6 +406,7 @@ async function runSync(app: App, orgId: string, peer: DovecotPeer, profiler: Pha
   await profiler?.start();
   const sampler = new RssSampler();
   const cpu0 = process.cpuUsage();
+  const faults0 = process.resourceUsage().minorPageFault;
   const dv0 = await dovecotCpu(peer);
   let bytes = 0;
   const t0 = now();
@@ -413,6 +416,7 @@ async function runSync(app: App, orgId: string, peer: DovecotPeer, profiler: Pha
   const seconds = (now() - t0) / 1000;
   const peakRss = sampler.stop();
   const cpu = process.cpuUsage(cpu0);
+  const minorFaults = process.resourceUsage().minorPageFault - faults0;
   const profile = profiler ? await profiler.stop(args['profile-file'] ?? null) : null;
   const dovecotCpuSeconds = await dovecotCpuSince(peer, dv0);
   const done = summary.archived + summary.duplicates;
@@ -431,6 +435,7 @@ async function runSync(app: App, orgId: string, peer: DovecotPeer, profiler: Pha
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     cpuUserSeconds: cpu.user / 1e6,
     cpuSystemSeconds: cpu.system / 1e6,
+    minorFaults,
     dovecotCpuSeconds,
     timing,
     profile,
@@ -643,6 +648,9 @@ async function main(): Promise<void> {
     out(`ratio Mailroom/mbsync:  ${ratio === null ? '-' : fmt(ratio, 2)} (target >= 0.7)`);
     out(`re-sync unchanged:      ${fmt(again.seconds, 3)} s (target < 1 s)`);
     out(`CPU (sync):             ${fmt(first.cpuSeconds, 1)} s = ${fmt(first.cpuUserSeconds, 1)} s user + ${fmt(first.cpuSystemSeconds, 1)} s system, all threads (${fmt((first.cpuSeconds * 1000) / COUNT, 2)} ms per message); Dovecot ${fmt(first.dovecotCpuSeconds, 1)} s`);
+    // On a virtual machine a page never touched before (or handed back to the host) costs
+    // several microseconds to fault in: new memory is not free (docs/benchmarks.md).
+    out(`page faults (sync):     ${first.minorFaults} minor (pages touched for the first time since mapped: ${fmt((first.minorFaults * 4096) / MB, 0)} MB)`);
     out(`peak RSS (sync):        ${fmt(first.peakRss / MB, 0)} MB sampled every 100 ms (${fmt(first.rssBefore / MB, 0)} MB before), maxRSS ${fmt(first.maxRss / MB, 0)} MB`);
     out(`data:                   ${COUNT} messages, ${fmt(seeded.imapBytes / MB)} MB (RFC822.SIZE sum), avg ${fmt(seeded.imapBytes / COUNT / 1024)} KB`);
     out('');
@@ -678,6 +686,7 @@ async function main(): Promise<void> {
           cpuSeconds: round(first.cpuSeconds, 2),
           cpuUserSeconds: round(first.cpuUserSeconds, 2),
           cpuSystemSeconds: round(first.cpuSystemSeconds, 2),
+          minorFaults: first.minorFaults,
           dovecotCpuSeconds: round(first.dovecotCpuSeconds, 2),
           breakdownSeconds: Object.fromEntries(rows.map(([k, v]) => [k, round(v / 1000, 3)])),
           profileSeconds: first.profile && Object.fromEntries(first.profile.components.map((c) => [c.name, round(c.ms / 1000, 3)])),
