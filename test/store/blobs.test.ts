@@ -249,7 +249,10 @@ describe('FsBlobStore', () => {
     try {
       const result = await third.reindex();
       assert.deepEqual(result.problems.map((p) => [p.pack === 'zz-just-created.pack', p.kind]).sort(), [[false, 'damaged'], [false, 'incomplete'], [true, 'incomplete']]);
-      assert.match(result.problems.find((p) => p.kind === 'damaged')!.reason, new RegExp(`the content of ${sha(victim)} hashes to [0-9a-f]{64}`));
+      const damaged = result.problems.find((p) => p.kind === 'damaged')!;
+      assert.match(damaged.reason, new RegExp(`the content of ${sha(victim)} hashes to [0-9a-f]{64}; no pack holds an intact copy`));
+      assert.deepEqual([damaged.sha256, damaged.intactCopy, damaged.at], [sha(victim), null, at.start - 44], 'the blob is named, no copy, the record start');
+      assert.equal(result.repointed, 0);
       // The last record written was the empty blob: the cut went into its header.
       assert.equal(result.records, 29, 'every record but the damaged one and the cut one');
       assert.equal(await third.has(sha(Buffer.alloc(0))), false, 'the cut record is not indexed');
@@ -257,6 +260,66 @@ describe('FsBlobStore', () => {
       for (const c of contents) if (c !== victim) assert.equal((await third.verify(sha(c))).ok, true);
     } finally {
       await third.close();
+    }
+  });
+
+  test('reindex moves the index off a damaged record to an intact copy of the blob in another pack', async () => {
+    const content = randomBytes(3000);
+    const other = randomBytes(2000);
+    const loseIndex = () => Promise.all(['index.sqlite', 'index.sqlite-wal', 'index.sqlite-shm'].map((f) => rm(join(root, 'packs', f), { force: true })));
+    // The same content packed by two stores, the second after the index was lost (as two
+    // processes packing it at once would also leave it).
+    const packOf = async (contents: Buffer[]): Promise<string> => {
+      const s = new FsBlobStore(root);
+      const batch = s.batch();
+      for (const c of contents) await batch.put(c);
+      await batch.commit();
+      const file = s.locate(sha(contents[0]!))!.file;
+      await s.close();
+      await loseIndex();
+      return file;
+    };
+    await store.close();
+    const firstPack = await packOf([content]);
+    const secondPack = await packOf([content, other]);
+    assert.notEqual(firstPack, secondPack);
+
+    const s = new FsBlobStore(root);
+    try {
+      const rebuilt = await s.reindex();
+      assert.deepEqual([rebuilt.records, rebuilt.added, rebuilt.repointed, rebuilt.problems], [3, 2, 0, []]);
+      const indexed = s.locate(sha(content))!;
+      const spare = indexed.file === firstPack ? secondPack : firstPack;
+      // The copy the index points at rots.
+      const fh = await open(indexed.file, 'r+');
+      try {
+        await fh.write(Buffer.from([content[11]! ^ 0x01]), 0, 1, indexed.start + 11);
+      } finally {
+        await fh.close();
+      }
+      assert.equal((await s.verify(sha(content))).ok, false, 'the index points at the damaged copy');
+
+      const repaired = await s.reindex();
+      assert.equal(repaired.repointed, 1);
+      assert.equal(repaired.added, 0);
+      assert.equal(repaired.problems.length, 1);
+      const [problem] = repaired.problems;
+      const spareAt = packRecords(await readFile(spare)).find((r) => r.sha256 === sha(content))!.start - 44;
+      assert.deepEqual(
+        { kind: problem!.kind, pack: problem!.pack, sha256: problem!.sha256, intactCopy: problem!.intactCopy },
+        { kind: 'damaged', pack: indexed.file.split('/').pop(), sha256: sha(content), intactCopy: { pack: spare.split('/').pop(), at: spareAt } },
+      );
+      assert.match(problem!.reason, /an intact copy is in .* which the index points at/);
+      assert.equal(s.locate(sha(content))!.file, spare, 'the index points at the intact copy');
+      assert.deepEqual(await s.verify(sha(content)), { ok: true, actual: sha(content), size: content.length });
+      assert.deepEqual(await readAll(s.get(sha(content))), content);
+      assert.deepEqual(await readAll(s.get(sha(other))), other, 'the other blob of the spare pack is untouched');
+
+      const again = await s.reindex();
+      assert.equal(again.repointed, 0, 'a second run has nothing to move');
+      assert.deepEqual(again.problems[0]!.intactCopy, problem!.intactCopy, 'the damage is still reported, with its copy');
+    } finally {
+      await s.close();
     }
   });
 

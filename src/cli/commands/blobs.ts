@@ -9,7 +9,7 @@ export function registerBlobCommands(program: Command, io: Io): void {
 
   blobs
     .command('reindex')
-    .description('rebuild the index of the pack files from the packs themselves (each record names its content), e.g. after the index was lost or damaged; adds what is missing and reports records that do not check out')
+    .description('rebuild the index of the pack files from the packs themselves (each record names its content), e.g. after the index was lost or damaged; adds what is missing, moves it off a damaged record to an intact copy in another pack, and reports records that do not check out')
     .option('--json', 'print the result as one JSON line')
     .action(async (opts: { json?: boolean }) => {
       const app = await useApp(io);
@@ -21,13 +21,23 @@ export function registerBlobCommands(program: Command, io: Io): void {
         })
         .finally(() => progress?.stop());
       const damaged = result.problems.filter((p) => p.kind === 'damaged');
+      // A damaged record whose blob another pack holds intact loses nothing (the index points
+      // at the copy); any other damage may have.
+      const lost = damaged.filter((p) => !p.intactCopy);
       if (opts.json) jsonLine(io, result);
       else {
-        for (const p of result.problems) io.out(`${p.kind === 'damaged' ? 'PROBLEM' : 'NOTE   '}  ${p.pack} at byte ${p.at}: ${p.reason}`);
-        io.out(`Read ${result.records} record${result.records === 1 ? '' : 's'} in ${result.packs} pack${result.packs === 1 ? '' : 's'}; ${result.added} added to the index.`);
+        for (const p of result.problems) io.out(`${lost.includes(p) ? 'PROBLEM' : 'NOTE   '}  ${p.pack} at byte ${p.at}: ${p.reason}`);
+        io.out(
+          `Read ${result.records} record${result.records === 1 ? '' : 's'} in ${result.packs} pack${result.packs === 1 ? '' : 's'}; ${result.added} added to the index` +
+            (result.repointed > 0 ? `, ${result.repointed} moved from a damaged record to an intact copy.` : '.'),
+        );
+        if (damaged.length > lost.length) {
+          const n = damaged.length - lost.length;
+          io.err(`warning: ${n} damaged record${n === 1 ? '' : 's'} in the pack files, each with an intact copy in another pack (nothing is lost); bytes changed on the disk under the data directory: check that disk.`);
+        }
       }
-      if (damaged.length > 0) {
-        if (!opts.json) io.err(`error [BLOB_CORRUPT]: ${damaged.length} damaged record${damaged.length === 1 ? '' : 's'} in the pack files; what checks out is indexed, the rest needs its pack restored from a backup (then run this again).`);
+      if (lost.length > 0) {
+        if (!opts.json) io.err(`error [BLOB_CORRUPT]: ${lost.length} damaged record${lost.length === 1 ? '' : 's'} in the pack files without an intact copy; what checks out is indexed, the rest needs its pack restored from a backup (then run this again).`);
         process.exitCode = 1;
       }
     });

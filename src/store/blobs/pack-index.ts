@@ -29,6 +29,7 @@ export class PackIndex {
   readonly #packId: SQLite.Statement<[string], { id: number }>;
   readonly #addPack: SQLite.Statement<[string]>;
   readonly #add: SQLite.Statement<[Buffer, number, number, number]>;
+  readonly #repoint: SQLite.Statement<[number, number, number, Buffer, string, number]>;
 
   constructor(file: string) {
     this.#db = new SQLite(file);
@@ -65,6 +66,7 @@ export class PackIndex {
     this.#addPack = this.#db.prepare('INSERT OR IGNORE INTO packs (name) VALUES (?)');
     // A blob already indexed (put by another batch or process meanwhile) keeps its first copy.
     this.#add = this.#db.prepare('INSERT OR IGNORE INTO packed (sha256, pack, pos, len) VALUES (?, ?, ?, ?)');
+    this.#repoint = this.#db.prepare('UPDATE packed SET pack = ?, pos = ?, len = ? WHERE sha256 = ? AND pack = (SELECT id FROM packs WHERE name = ?) AND pos = ?');
   }
 
   find(sha256: string): PackedLocation | null {
@@ -90,6 +92,22 @@ export class PackIndex {
         added += this.#add.run(Buffer.from(e.sha256, 'hex'), id, e.pos, e.size).changes;
       }
       return added;
+    }).immediate();
+  }
+
+  /**
+   * Moves index rows from a damaged copy of a blob to an intact one (blobs reindex), each only
+   * if it still points at that damaged copy. One transaction; returns how many moved.
+   */
+  repoint(moves: ReadonlyArray<{ sha256: string; from: PackedLocation; to: PackedLocation }>): number {
+    return this.#db.transaction(() => {
+      let moved = 0;
+      for (const m of moves) {
+        this.#addPack.run(m.to.pack);
+        const to = this.#packId.get(m.to.pack)!.id;
+        moved += this.#repoint.run(to, m.to.pos, m.to.size, Buffer.from(m.sha256, 'hex'), m.from.pack, m.from.pos).changes;
+      }
+      return moved;
     }).immediate();
   }
 

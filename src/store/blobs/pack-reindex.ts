@@ -6,6 +6,10 @@
  * indexed ahead of its durability (a later put of the same content would then skip writing it).
  * A record that does not check out is reported and skipped; a pack whose next record is
  * incomplete (cut short by a crash, or being written right now) is read up to it.
+ *
+ * A blob can sit in two packs (two processes packed it at once, or a run after the index was
+ * lost): when the copy the index points at turns out damaged and another copy checks out, the
+ * index is moved to that copy, so nothing is lost that a pack still holds intact.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -26,6 +30,14 @@ export interface ReindexProblem {
    */
   kind: 'damaged' | 'incomplete';
   reason: string;
+  /** A damaged record: the blob its header names (absent when no record header was found). */
+  sha256?: string;
+  /**
+   * A damaged record with a readable header: where an intact copy of its blob is, which the
+   * index now points at (the record's start in its pack), or null when no pack holds one: the
+   * blob is lost until the damaged pack is restored from a backup.
+   */
+  intactCopy?: { pack: string; at: number } | null;
 }
 
 export interface ReindexResult {
@@ -33,6 +45,8 @@ export interface ReindexResult {
   records: number;
   /** Index rows that were missing and are now written. */
   added: number;
+  /** Index rows that pointed at a damaged record and now point at an intact copy of its blob. */
+  repointed: number;
   bytes: number;
   problems: ReindexProblem[];
 }
@@ -57,9 +71,24 @@ async function hashRange(fd: number, start: number, size: number): Promise<strin
   return hash.digest('hex');
 }
 
-/** The records of one pack that check out, and what does not. */
-async function scanPack(dir: string, name: string, length: number, onRecord: (bytes: number) => void): Promise<{ found: Array<{ sha256: string } & PackedLocation>; problems: ReindexProblem[]; bytes: number }> {
-  const found: Array<{ sha256: string } & PackedLocation> = [];
+type PackRecord = { sha256: string } & PackedLocation;
+
+/** A record whose bytes do not hash to the SHA-256 its header gives. */
+interface DamagedRecord extends PackRecord {
+  actual: string;
+}
+
+interface ScannedPack {
+  found: PackRecord[];
+  damaged: DamagedRecord[];
+  problems: ReindexProblem[];
+  bytes: number;
+}
+
+/** The records of one pack that check out, those that do not, and what else is wrong. */
+async function scanPack(dir: string, name: string, length: number, onRecord: (bytes: number) => void): Promise<ScannedPack> {
+  const found: PackRecord[] = [];
+  const damaged: DamagedRecord[] = [];
   const problems: ReindexProblem[] = [];
   const fd = await openFd(path.join(dir, name), 'r');
   try {
@@ -67,11 +96,11 @@ async function scanPack(dir: string, name: string, length: number, onRecord: (by
     if (head.length < PACK_FILE_HEADER.length && PACK_FILE_HEADER.subarray(0, head.length).equals(head)) {
       // Just created by a writer that has not written its first line yet (or a crash then).
       problems.push({ pack: name, at: 0, kind: 'incomplete', reason: 'the pack has no complete first line yet (just created, or a crash right then)' });
-      return { found, problems, bytes: 0 };
+      return { found, damaged, problems, bytes: 0 };
     }
     if (!head.equals(PACK_FILE_HEADER)) {
       problems.push({ pack: name, at: 0, kind: 'damaged', reason: 'not a Mailroom pack (its first line is not "MAILROOM-PACK 1")' });
-      return { found, problems, bytes: 0 };
+      return { found, damaged, problems, bytes: 0 };
     }
     let at = PACK_FILE_HEADER.length;
     while (at < length) {
@@ -93,13 +122,13 @@ async function scanPack(dir: string, name: string, length: number, onRecord: (by
       }
       const actual = await hashRange(fd, start, size);
       if (actual === sha256) found.push({ sha256, pack: name, pos: start, size });
-      else problems.push({ pack: name, at, kind: 'damaged', reason: `the content of ${sha256} hashes to ${actual}; not indexed` });
+      else damaged.push({ sha256, pack: name, pos: start, size, actual });
       onRecord(RECORD_HEADER_SIZE + size);
       at = start + size;
     }
     // What gets indexed must be durable first (see the file comment).
     if (found.length > 0) await syncFd(fd, false);
-    return { found, problems, bytes: at };
+    return { found, damaged, problems, bytes: at };
   } finally {
     await closeFd(fd);
   }
@@ -116,9 +145,12 @@ export async function reindexPacks(dir: string, index: PackIndex, onProgress?: (
   // Sizes as they are now: a pack a live writer appends to is read up to here.
   const sizes = await Promise.all(names.map(async (n) => (await fs.promises.stat(path.join(dir, n))).size));
   const totalBytes = sizes.reduce((a, b) => a + b, 0);
-  const result: ReindexResult = { packs: names.length, records: 0, added: 0, bytes: 0, problems: [] };
+  const result: ReindexResult = { packs: names.length, records: 0, added: 0, repointed: 0, bytes: 0, problems: [] };
   let bytes = 0;
   let records = 0;
+  /** The first intact copy of each blob seen, for damaged records found before or after it. */
+  const intact = new Map<string, PackedLocation>();
+  const damaged: DamagedRecord[] = [];
   onProgress?.({ records, bytes, totalBytes });
   for (const [i, name] of names.entries()) {
     const scanned = await scanPack(dir, name, sizes[i]!, (n) => {
@@ -129,7 +161,28 @@ export async function reindexPacks(dir: string, index: PackIndex, onProgress?: (
     result.records += scanned.found.length;
     result.bytes += scanned.bytes;
     result.problems.push(...scanned.problems);
+    for (const r of scanned.found) if (!intact.has(r.sha256)) intact.set(r.sha256, r);
+    damaged.push(...scanned.damaged);
     if (scanned.found.length > 0) result.added += index.add(scanned.found);
   }
+  const moves = damaged.flatMap((d) => {
+    const copy = intact.get(d.sha256);
+    return copy ? [{ sha256: d.sha256, from: d, to: copy }] : [];
+  });
+  if (moves.length > 0) result.repointed = index.repoint(moves);
+  for (const d of damaged) {
+    const copy = intact.get(d.sha256);
+    result.problems.push({
+      pack: d.pack,
+      at: d.pos - RECORD_HEADER_SIZE,
+      kind: 'damaged',
+      reason: copy
+        ? `the content of ${d.sha256} hashes to ${d.actual}; an intact copy is in ${copy.pack} at byte ${copy.pos - RECORD_HEADER_SIZE}, which the index points at`
+        : `the content of ${d.sha256} hashes to ${d.actual}; no pack holds an intact copy: restore this pack from a backup`,
+      sha256: d.sha256,
+      intactCopy: copy ? { pack: copy.pack, at: copy.pos - RECORD_HEADER_SIZE } : null,
+    });
+  }
+  result.problems.sort((a, b) => (a.pack === b.pack ? a.at - b.at : a.pack < b.pack ? -1 : 1));
   return result;
 }
