@@ -1,6 +1,8 @@
 /**
  * IMAP archiving benchmark: `npm run bench:imap -- --count 5000 [--json] [--seed 1] [--dir /tmp]
- * [--cold] [--no-mbsync] [--no-gateway] [--no-read-ahead] [--mbsync-no-fsync] [--profile] [--profile-file F.cpuprofile] [--keep] [--node-defaults]`.
+ * [--cold] [--no-mbsync] [--no-gateway] [--no-read-ahead] [--mbsync-no-fsync] [--profile] [--profile-file F.cpuprofile] [--keep] [--node-defaults]
+ * [--only small|large]`. `--only` seeds only the small messages of the mix, or makes every
+ * message one with a multi-MB attachment: where the time of each kind goes, measured apart.
  *
  * 1. Starts a private Dovecot (test/support/peers/dovecot.ts) and seeds alice's INBOX by writing
  *    Maildir files straight into cur/ (bench/imap/generate.ts, in a child process so that its
@@ -59,6 +61,7 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     'profile-file': { type: 'string' },
     'generate-into': { type: 'string' },
+    only: { type: 'string' },
     'node-defaults': { type: 'boolean', default: false },
   },
   allowPositionals: false,
@@ -69,8 +72,9 @@ if (!args['node-defaults'] && args['generate-into'] === undefined) runTuned(impo
 
 const COUNT = Number(args.count);
 const SEED = Number(args.seed);
-if (!Number.isInteger(COUNT) || COUNT < 1 || !Number.isInteger(SEED)) {
-  process.stderr.write('usage: npm run bench:imap -- --count N [--json] [--seed N] [--dir DIR] [--cold] [--no-mbsync] [--no-gateway] [--no-read-ahead] [--mbsync-no-fsync] [--profile] [--profile-file F] [--keep] [--node-defaults]\n');
+const ONLY = args.only === 'small' || args.only === 'large' ? args.only : null;
+if (!Number.isInteger(COUNT) || COUNT < 1 || !Number.isInteger(SEED) || (args.only !== undefined && ONLY === null)) {
+  process.stderr.write('usage: npm run bench:imap -- --count N [--json] [--seed N] [--dir DIR] [--cold] [--no-mbsync] [--no-gateway] [--no-read-ahead] [--mbsync-no-fsync] [--profile] [--profile-file F] [--keep] [--node-defaults] [--only small|large]\n');
   process.exit(2);
 }
 
@@ -340,7 +344,7 @@ interface Seeded extends GenerateResult {
 
 /** Generation runs in a child process, so that its garbage does not count in our memory figures. */
 function generateInChild(maildir: string): Promise<GenerateResult> {
-  return runSelfForJson<GenerateResult>(import.meta.url, ['--generate-into', maildir, '--count', String(COUNT), '--seed', String(SEED)]);
+  return runSelfForJson<GenerateResult>(import.meta.url, ['--generate-into', maildir, '--count', String(COUNT), '--seed', String(SEED), ...(ONLY ? ['--only', ONLY] : [])]);
 }
 
 async function seed(peer: DovecotPeer): Promise<Seeded> {
@@ -581,7 +585,7 @@ function breakdownRows(r: MailroomRun): Array<[string, number]> {
 
 async function main(): Promise<void> {
   if (args['generate-into'] !== undefined) {
-    const r = await generateMaildir(args['generate-into'], { count: COUNT, seed: SEED, owner: { uid: MAIL_UID, gid: MAIL_GID } });
+    const r = await generateMaildir(args['generate-into'], { count: COUNT, seed: SEED, owner: { uid: MAIL_UID, gid: MAIL_GID }, only: ONLY });
     process.stdout.write(JSON.stringify(r));
     return;
   }
@@ -597,7 +601,7 @@ async function main(): Promise<void> {
     loadAverage: os.loadavg().map((l) => round(l, 2)),
     date: started.toISOString(),
   };
-  out(`mailroom IMAP benchmark: ${COUNT} messages, seed ${SEED}${args.cold ? ', cold Dovecot' : ''}${args['no-read-ahead'] ? ', gateway read-ahead off' : ''}`);
+  out(`mailroom IMAP benchmark: ${COUNT} messages, seed ${SEED}${ONLY ? `, only ${ONLY} messages` : ''}${args.cold ? ', cold Dovecot' : ''}${args['no-read-ahead'] ? ', gateway read-ahead off' : ''}`);
   out(`machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.ramGiB} GiB RAM, node ${machine.node}, ${machine.kernel}, load ${machine.loadAverage.join(' ')}, ${machine.date}`);
   out(args['node-defaults'] ? 'runtime: Node defaults (--node-defaults)' : `runtime: ${TUNED_RUNTIME}`);
   instrumentGateway();
@@ -669,6 +673,7 @@ async function main(): Promise<void> {
         machine,
         messages: COUNT,
         seed: SEED,
+        only: ONLY,
         readAhead: !args['no-read-ahead'],
         cold: args.cold,
         data: { bytesOnDisk: seeded.bytes, imapBytes: seeded.imapBytes, avgKB: round(seeded.imapBytes / COUNT / 1024, 1), large: seeded.large, largeBytes: seeded.largeBytes },

@@ -22,6 +22,8 @@ export interface GenerateOptions {
   seed: number;
   /** Owner of the written files (Dovecot's mail_uid/mail_gid); null leaves them as created. */
   owner: { uid: number; gid: number } | null;
+  /** Only the mix's small messages, or only messages with a multi-MB attachment; null: the mix. */
+  only?: 'small' | 'large' | null;
 }
 
 export interface GenerateResult {
@@ -234,7 +236,10 @@ function rfc5322Date(d: Date): string {
 // Messages.
 
 class MessageFactory {
-  constructor(private readonly rng: Rng) {}
+  constructor(
+    private readonly rng: Rng,
+    private readonly only: GenerateOptions['only'] = null,
+  ) {}
 
   /** A pseudo-word; with `unique` set it carries the message number, so the index keeps growing. */
   private word(unique: number | null): string {
@@ -316,7 +321,7 @@ class MessageFactory {
     const r = this.rng;
     const lang = r.pick(LANGUAGES);
     const date = new Date(Date.UTC(2016, 0, 1) + r.int(8 * 365 * 86400) * 1000);
-    const large = n % LARGE_EVERY === LARGE_EVERY / 2;
+    const large = this.only === null ? n % LARGE_EVERY === LARGE_EVERY / 2 : this.only === 'large';
     // Attachment sizes are of the decoded content; base64 adds a third.
     const attachments: number[] = large
       ? [Math.round((2 + r.next() * 4) * 1024 * 1024 * 0.74)]
@@ -384,7 +389,7 @@ function countNewlines(buf: Buffer): number {
 /** Writes `count` messages into `<maildir>/cur/` (which must exist). */
 export async function generateMaildir(maildir: string, opts: GenerateOptions): Promise<GenerateResult> {
   const started = performance.now();
-  const factory = new MessageFactory(new Rng(opts.seed));
+  const factory = new MessageFactory(new Rng(opts.seed), opts.only ?? null);
   const cur = path.join(maildir, 'cur');
   const result: GenerateResult = { messages: 0, bytes: 0, imapBytes: 0, large: 0, largeBytes: 0, seconds: 0 };
   const base = 1_700_000_000;
