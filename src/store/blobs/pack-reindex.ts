@@ -9,7 +9,8 @@
  *
  * A blob can sit in two packs (two processes packed it at once, or a run after the index was
  * lost): when the copy the index points at turns out damaged and another copy checks out, the
- * index is moved to that copy, so nothing is lost that a pack still holds intact.
+ * index is moved to that copy, so nothing is lost that a pack still holds intact. A damaged
+ * record is reported with where its blob's index row points when that copy checks out.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -72,6 +73,25 @@ async function hashRange(fd: number, start: number, size: number): Promise<strin
 }
 
 type PackRecord = { sha256: string } & PackedLocation;
+
+function sameLocation(a: PackedLocation, b: PackedLocation): boolean {
+  return a.pack === b.pack && a.pos === b.pos;
+}
+
+/** The SHA-256 of what a location holds (null when its pack is gone). */
+async function hashRangeOf(dir: string, at: PackedLocation): Promise<string | null> {
+  let fd: number;
+  try {
+    fd = await openFd(path.join(dir, at.pack), 'r');
+  } catch {
+    return null;
+  }
+  try {
+    return await hashRange(fd, at.pos, at.size);
+  } finally {
+    await closeFd(fd);
+  }
+}
 
 /** A record whose bytes do not hash to the SHA-256 its header gives. */
 interface DamagedRecord extends PackRecord {
@@ -148,8 +168,11 @@ export async function reindexPacks(dir: string, index: PackIndex, onProgress?: (
   const result: ReindexResult = { packs: names.length, records: 0, added: 0, repointed: 0, bytes: 0, problems: [] };
   let bytes = 0;
   let records = 0;
-  /** The first intact copy of each blob seen, for damaged records found before or after it. */
-  const intact = new Map<string, PackedLocation>();
+  /**
+   * An intact copy of each blob whose index row points elsewhere: only blobs packed twice or
+   * more get here, so this stays small however large the archive (no map of every blob).
+   */
+  const spare = new Map<string, PackedLocation>();
   const damaged: DamagedRecord[] = [];
   onProgress?.({ records, bytes, totalBytes });
   for (const [i, name] of names.entries()) {
@@ -161,26 +184,33 @@ export async function reindexPacks(dir: string, index: PackIndex, onProgress?: (
     result.records += scanned.found.length;
     result.bytes += scanned.bytes;
     result.problems.push(...scanned.problems);
-    for (const r of scanned.found) if (!intact.has(r.sha256)) intact.set(r.sha256, r);
     damaged.push(...scanned.damaged);
-    if (scanned.found.length > 0) result.added += index.add(scanned.found);
+    if (scanned.found.length === 0) continue;
+    result.added += index.add(scanned.found);
+    for (const r of scanned.found) {
+      const row = index.find(r.sha256);
+      if (row && !sameLocation(row, r) && !spare.has(r.sha256)) spare.set(r.sha256, r);
+    }
   }
+  // Rows on a damaged record move to a spare copy (compare-and-set: a row a writer changed
+  // meanwhile stays); then each damaged record's blob is looked up where its row now points.
   const moves = damaged.flatMap((d) => {
-    const copy = intact.get(d.sha256);
-    return copy ? [{ sha256: d.sha256, from: d, to: copy }] : [];
+    const to = spare.get(d.sha256);
+    return to ? [{ sha256: d.sha256, from: d, to }] : [];
   });
   if (moves.length > 0) result.repointed = index.repoint(moves);
   for (const d of damaged) {
-    const copy = intact.get(d.sha256);
+    const row = index.find(d.sha256);
+    const intact = row !== null && !sameLocation(row, d) && (await hashRangeOf(dir, row)) === d.sha256;
     result.problems.push({
       pack: d.pack,
       at: d.pos - RECORD_HEADER_SIZE,
       kind: 'damaged',
-      reason: copy
-        ? `the content of ${d.sha256} hashes to ${d.actual}; an intact copy is in ${copy.pack} at byte ${copy.pos - RECORD_HEADER_SIZE}, which the index points at`
+      reason: intact
+        ? `the content of ${d.sha256} hashes to ${d.actual}; the index points at an intact copy in ${row.pack} at byte ${row.pos - RECORD_HEADER_SIZE}`
         : `the content of ${d.sha256} hashes to ${d.actual}; no pack holds an intact copy: restore this pack from a backup`,
       sha256: d.sha256,
-      intactCopy: copy ? { pack: copy.pack, at: copy.pos - RECORD_HEADER_SIZE } : null,
+      intactCopy: intact ? { pack: row.pack, at: row.pos - RECORD_HEADER_SIZE } : null,
     });
   }
   result.problems.sort((a, b) => (a.pack === b.pack ? a.at - b.at : a.pack < b.pack ? -1 : 1));
