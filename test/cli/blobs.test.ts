@@ -63,6 +63,7 @@ describe('mailroom blobs reindex', () => {
     const eml = await run(data.dir, ['doc', 'eml', ids[1]!]);
     assert.equal(eml.code, 0, eml.err);
   });
+
   it('a damaged record is left for an intact copy in another pack (exit 0, a warning); without a copy the blob is reported lost (exit 1)', async () => {
     const message = sampleMessage({ messageId: 'r1@example.org', subject: 'Rechnung Nr. 1 für Köln' });
     // Archived again with the index lost: the same bytes are packed a second time, in the
