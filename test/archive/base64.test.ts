@@ -1,7 +1,8 @@
 /**
  * The base64 decoder of src/archive/parse/base64.ts gives byte for byte what mailsplit's own
  * decoder (libbase64) gives, for plain bodies and for every oddity (padding in the middle or
- * per line, blanks, stray bytes, truncation), however the input is cut into chunks; and
+ * per line, blanks, stray bytes, truncation), however the input is cut into chunks, whether it
+ * pushes the bytes or hands them to a digest; and
  * plainBase64Length counts letters as the per-byte check does.
  */
 import assert from 'node:assert/strict';
@@ -72,6 +73,12 @@ describe('base64 decoding', () => {
         const expected = await decodeWith(new libbase64.Decoder(), chunks);
         const got = await decodeWith(new Base64Decoder(() => new libbase64.Decoder()), chunks);
         assert.deepEqual(got, expected, `${kind} #${i}: ${input.toString('latin1').slice(0, 60)}…`);
+        // Digesting: the same bytes, handed over as views of a reused buffer (hence the copies).
+        const digesting = new Base64Decoder(() => new libbase64.Decoder());
+        const digested: Buffer[] = [];
+        digesting.digestInto((bytes) => digested.push(Buffer.from(bytes)));
+        assert.equal((await decodeWith(digesting, chunks)).length, 0, 'a digesting decoder pushes nothing');
+        assert.deepEqual(Buffer.concat(digested), expected, `digested, ${kind} #${i}`);
       }
     });
   }

@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { parseMessage, type AttachmentSink, type ParsedMessage } from '../../src/archive/parse/index.ts';
+import { hashContent, parseMessage, type AttachmentSink, type ParsedMessage } from '../../src/archive/parse/index.ts';
+import { Base64Decoder } from '../../src/archive/parse/base64.ts';
 import { ChunkQueue } from '../../src/archive/parse/chunk-queue.ts';
 
 const FIXTURES = new URL('../fixtures/mime/', import.meta.url);
@@ -608,6 +609,33 @@ describe('parseMessage: streaming and the sink', { timeout: 60_000 }, () => {
     const png = nested.result.attachments.filter((a) => a.filename === 'pixel.png');
     assert.equal(png.length, 2);
     for (const a of png) assert.equal(a.sha256, sha256(PNG));
+  });
+
+  it('digests base64 attachments in place with the default sink: what a sink of its own records', async () => {
+    // Counts the parts digested in place, so that the comparison cannot pass by never doing so.
+    const digestInto = Base64Decoder.prototype.digestInto;
+    let inPlace = 0;
+    Base64Decoder.prototype.digestInto = function (this: Base64Decoder, consume) {
+      inPlace++;
+      digestInto.call(this, consume);
+    };
+    try {
+      const viaSink: AttachmentSink = (content) => hashContent(content);
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < bigMessage.length; i += 64 * 1024) chunks.push(bigMessage.subarray(i, i + 64 * 1024));
+      const big = await parseMessage(Readable.from(chunks));
+      assert.deepEqual(big, await parseMessage(Readable.from(chunks), viaSink));
+      assert.equal(big.attachments[0]?.sha256, sha256(bigContent));
+      assert.equal(big.attachments[0]?.size, bigContent.length);
+      assert.equal(inPlace, 1);
+      for (const name of Object.keys(EXPECTED)) {
+        const options = EXPECTED[name]?.options;
+        assert.deepEqual(await parseMessage(fixture(name), undefined, options), await parseMessage(fixture(name), viaSink, options), name);
+      }
+      assert.ok(inPlace > 10, `only ${inPlace} parts of the fixtures were digested in place`);
+    } finally {
+      Base64Decoder.prototype.digestInto = digestInto;
+    }
   });
 
   it('respects backpressure of a slow sink', async () => {

@@ -74,18 +74,32 @@ export class Base64Decoder extends Transform {
   #carry = '';
   #slow: Transform | null = null;
   #slowDone: ((err?: Error | null) => void) | null = null;
+  /** Set by digestInto(): where decoded bytes go instead of the stream. */
+  #consume: ((bytes: Uint8Array) => void) | null = null;
+  /** What #consume is handed views of, reused from chunk to chunk. */
+  #scratch: Buffer | null = null;
 
   constructor(slowDecoder: () => Transform) {
     super();
     this.#slowDecoder = slowDecoder;
   }
 
+  /**
+   * Hands the decoded bytes to `consume` as they are decoded, instead of pushing them: for a
+   * reader that only digests them (an attachment's SHA-256), with no buffer allocated per
+   * chunk. `consume` gets views of one reused buffer, valid only during the call. The stream
+   * then carries no data and ends with the part as before. Call it before the first write.
+   */
+  digestInto(consume: (bytes: Uint8Array) => void): void {
+    this.#consume = consume;
+  }
+
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     if (this.#slow === null) {
       const { text, plain } = scanChunk(chunk);
       if (plain !== null) {
-        if (plain.padding === 0) this.#decodeLetters(chunk, text, plain.letters);
-        else this.#decodePadded(chunk, text, plain);
+        if (plain.padding === 0) this.#decodeLetters(text, plain.letters);
+        else this.#decodePadded(text, plain);
         done();
         return;
       }
@@ -97,7 +111,7 @@ export class Base64Decoder extends Transform {
   override _flush(done: TransformCallback): void {
     if (this.#slow === null) {
       // What libbase64 does with its last 1-3 letters: Node decodes what they hold.
-      if (this.#carry !== '') this.push(Buffer.from(this.#carry, 'base64'));
+      if (this.#carry !== '') this.#emit(this.#carry);
       done();
       return;
     }
@@ -107,9 +121,9 @@ export class Base64Decoder extends Transform {
 
   /**
    * Completes the carried group with the chunk's first letters and returns where the rest of
-   * the chunk starts. The chunk is then decoded from its own bytes: a string made by slicing or
-   * concatenating a large one would cost Node's decoder a copy several times slower than the
-   * decoding itself.
+   * the chunk starts. The rest is decoded from a slice of the scanned text: V8 slices without
+   * copying, where a second `toString` would put another string of the chunk's size on the
+   * heap (the worker's young generation fills with them, docs/benchmarks.md "Sixth round").
    */
   #completeCarry(text: string): number {
     let start = 0;
@@ -120,11 +134,11 @@ export class Base64Decoder extends Transform {
       start++;
     }
     this.#carry = '';
-    this.push(Buffer.from(group, 'base64'));
+    this.#emit(group);
     return start;
   }
 
-  #decodeLetters(chunk: Buffer, text: string, letters: number): void {
+  #decodeLetters(text: string, letters: number): void {
     if (this.#carry.length + letters < 4) {
       // Too little for a whole group: everything waits for the next chunk.
       this.#carry += text.replace(/[\r\n]/g, '');
@@ -144,29 +158,42 @@ export class Base64Decoder extends Transform {
       }
     }
     this.#carry = tail;
-    if (cut > start) this.push(Buffer.from(chunk.toString('latin1', start, cut), 'base64'));
+    if (cut > start) this.#emit(start === 0 && cut === text.length ? text : text.slice(start, cut));
   }
 
   /**
    * A chunk that ends the body with its padding: libbase64 decodes everything it holds in one
    * go and carries nothing, and so does this.
    */
-  #decodePadded(chunk: Buffer, text: string, plain: PlainBase64): void {
+  #decodePadded(text: string, plain: PlainBase64): void {
     if (this.#carry.length + plain.letters + plain.padding < 4) {
       // A padded group that cannot be whole: exactly as libbase64 decodes such a remainder.
       const all = this.#carry + text.replace(/[\r\n]/g, '');
       this.#carry = '';
-      this.push(Buffer.from(all, 'base64'));
+      this.#emit(all);
       return;
     }
     const start = this.#carry === '' ? 0 : this.#completeCarry(text);
-    const rest = start < chunk.length ? Buffer.from(chunk.toString('latin1', start), 'base64') : null;
-    if (rest !== null && rest.length > 0) this.push(rest);
+    if (start < text.length) this.#emit(start === 0 ? text : text.slice(start));
+  }
+
+  /** Decodes `letters` (base64 letters, line breaks skipped by Node's decoder) onwards. */
+  #emit(letters: string): void {
+    if (this.#consume === null) {
+      const bytes = Buffer.from(letters, 'base64');
+      if (bytes.length > 0) this.push(bytes);
+      return;
+    }
+    // Node's decoder writes what the letters hold, at most three bytes per four of them.
+    const most = Math.ceil((letters.length * 3) / 4);
+    if (this.#scratch === null || this.#scratch.length < most) this.#scratch = Buffer.allocUnsafeSlow(Math.max(most, 64 * 1024));
+    const written = this.#scratch.write(letters, 0, 'base64');
+    if (written > 0) this.#consume(this.#scratch.subarray(0, written));
   }
 
   #startSlow(): void {
     const slow = this.#slowDecoder();
-    slow.on('data', (data: Buffer) => this.push(data));
+    slow.on('data', (data: Buffer) => (this.#consume ? this.#consume(data) : this.push(data)));
     slow.once('error', (err: Error) => (this.#slowDone ? this.#slowDone(err) : this.destroy(err)));
     slow.once('end', () => this.#slowDone?.());
     // Fewer than four letters: libbase64 keeps them for its next chunk, as we did.

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { parseAddresses } from './addresses.ts';
 import { drain, hashContent } from './attachments.ts';
+import { Base64Decoder } from './base64.ts';
 import { decodeBytes, unlabelled, windows1252 } from './charset.ts';
 import { parseMailDate } from './date.ts';
 import { decodeRawText, decodeUnstructured, firstRawHeader, rawHeaderValues } from './header-text.ts';
@@ -148,6 +150,20 @@ class MessageParse {
   async #storeAttachment(content: Readable, info: PartInfo): Promise<void> {
     const record: ParsedAttachment = { filename: info.filename, contentType: info.contentType, size: 0, sha256: '', partPath: info.path };
     this.#attachments.push(record);
+    const textual = isTextual(info);
+    if (content instanceof Base64Decoder && this.#sink === hashContent && !textual && !MESSAGE_TYPES.has(info.contentType)) {
+      // The default sink only digests, and nothing else reads this part: digest it as it is
+      // decoded, without a stream to the sink and a buffer per chunk (most of a mailbox's
+      // bytes are such attachments). Before any await: the decoder gets no input until then.
+      const digest = createHash('sha256');
+      content.digestInto((bytes) => {
+        digest.update(bytes);
+        record.size += bytes.length;
+      });
+      await drain(content, [], 0, this.#abort.signal);
+      record.sha256 = digest.digest('hex');
+      return;
+    }
 
     const toSink = new PassThrough();
     // A failing sink reports through its promise; the stream error must not go unhandled.
@@ -173,7 +189,6 @@ class MessageParse {
       }
     }
 
-    const textual = isTextual(info);
     const drained = await drain(content, outputs, textual ? MAX_ATTACHMENT_TEXT_BYTES : 0, this.#abort.signal);
     const [ref, inner] = await Promise.all([stored, nested]);
     record.size = ref.size;
