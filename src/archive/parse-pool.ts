@@ -8,6 +8,7 @@
  * alive only while requests are outstanding. If it cannot start, parsing stays in-process.
  */
 import os from 'node:os';
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { PreparedMessage } from './prepare.ts';
 
@@ -26,6 +27,15 @@ export type WorkerReply = ({ id: number; ok: true } & PreparedMessage) | { id: n
 const IDLE_MS = 10_000;
 /** Keeps the worker's young generation small; the worker holds little between messages. */
 const WORKER_YOUNG_GENERATION_MB = 8;
+/**
+ * No full collection in the worker below this much old generation. V8 (11.x) charges the
+ * Buffers allocated since the last full collection against the old generation's limit, and the
+ * worker's limit is low (a heap of ~12 MB that may grow by 100 %, bin/mailroom): every ~10 MB
+ * of spooled messages and decoded attachments streaming through started a full collection,
+ * 40 in a sync of 100 large messages, each marking the whole heap. V8 takes a configured
+ * initial old-generation size as such a floor (docs/benchmarks.md, "Sixth round").
+ */
+const WORKER_OLD_GENERATION_FLOOR_MB = 48;
 
 const entry = new URL('./parse-worker.ts', import.meta.url).href;
 
@@ -152,11 +162,18 @@ export class ParsePool {
     let worker: Worker;
     try {
       const workerData: WorkerData = { ring: this.#ring.buffer };
+      // A V8 flag is process-wide and read when an isolate is made: set for the worker's
+      // isolate, and unset once it runs (the main isolate was made long before).
+      v8.setFlagsFromString(`--initial-old-space-size=${WORKER_OLD_GENERATION_FLOOR_MB}`);
       worker = new Worker(bootstrap(), { eval: true, workerData, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     } catch {
+      v8.setFlagsFromString('--initial-old-space-size=0');
       this.#broken = true;
       return null;
     }
+    const unsetFloor = (): void => v8.setFlagsFromString('--initial-old-space-size=0');
+    worker.once('online', unsetFloor);
+    worker.once('exit', unsetFloor);
     worker.unref();
     this.#answered = false;
     worker.on('message', (reply: WorkerReply) => this.#onReply(worker, reply));

@@ -30,7 +30,7 @@ function streamOf(raw: Buffer): Readable {
   return Readable.from(chunks);
 }
 
-/** A message above the sync engine's 4 MiB buffer limit: text, a text attachment and a binary one. */
+/** A message above the sync engine's 1 MiB buffer limit: text, a text attachment and a binary one. */
 function large(n: number): Buffer {
   const b = `b-${n}`;
   const binary = randomBytes(3 * MB).toString('base64').replace(/.{76}/g, '$&\r\n');

@@ -1,5 +1,5 @@
 /**
- * Messages above the engine's buffer limit (4 MiB) are spooled to a temp file as soon as they are
+ * Messages above the engine's buffer limit (1 MiB) are spooled to a temp file as soon as they are
  * fetched and archived in the pipeline with the others (src/archive/spool.ts): they join the
  * batch being filled instead of being archived alone after the batch in flight. These tests
  * check that they are archived exactly once with their exact bytes and acted on only after
@@ -37,7 +37,7 @@ import {
   type TestApp,
 } from './helpers.ts';
 
-const BUFFER_LIMIT = 4 * 1024 * 1024;
+const BUFFER_LIMIT = 1024 * 1024;
 const HOLD_MS = 30_000;
 
 /** What the engine did, seen through wrappers around the archive and the IMAP source. */

@@ -43,8 +43,14 @@ export interface SyncDeps {
 
 /** A failed message is retried on this many runs in all, then left in the ledger for a person. */
 export const MAX_ATTEMPTS = 5;
-/** Messages up to this size are read into memory; larger ones are spooled to a temp file. Both go in batches. */
-const BUFFER_LIMIT = 4 * 1024 * 1024;
+/**
+ * Messages up to this size are read into memory; larger ones are spooled to a temp file. Both
+ * go in batches. The blob store's bound for packed blobs too: a buffered message is held whole
+ * by the read-ahead and the batch and copied whole on its way to the parse worker, a spooled one
+ * streams through in windows; at 4 MiB the sync's peak RSS was 20-40 MB higher and no faster
+ * (docs/benchmarks.md, "Sixth round").
+ */
+const BUFFER_LIMIT = 1024 * 1024;
 const BATCH_COUNT = 50;
 /** Bytes of buffered messages per batch (memory); spooled ones count only in BATCH_SPOOLED. */
 const BATCH_BYTES = 16 * 1024 * 1024;

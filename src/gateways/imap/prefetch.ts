@@ -3,7 +3,7 @@ import type { MessageSummary } from '../ports.ts';
 import { packUids, type ImapSession } from './session.ts';
 
 /** Messages above this size are never read ahead; fetch.ts downloads them in windows when asked. */
-export const READ_AHEAD_MAX_MESSAGE = 4 * 1024 * 1024;
+export const READ_AHEAD_MAX_MESSAGE = 1024 * 1024;
 /** One read-ahead is one `UID FETCH <set> BODY.PEEK[]` of at most this many messages ... */
 export const READ_AHEAD_COUNT = 50;
 /** ... and at most this many bytes (by RFC822.SIZE); a larger message goes alone. */
