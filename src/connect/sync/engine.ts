@@ -61,7 +61,8 @@ const RECONNECTS = 5;
 async function toBuffer(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+  // A read-ahead message arrives as one chunk: concat would copy it for nothing.
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
 function isTransient(err: unknown): boolean {
