@@ -177,7 +177,10 @@ export class Base64Decoder extends Transform {
     if (start < text.length) this.#emit(start === 0 ? text : text.slice(start));
   }
 
-  /** Decodes `letters` (base64 letters, line breaks skipped by Node's decoder) onwards. */
+  /**
+   * Decodes `letters` (base64 letters; Node's decoder skips the line breaks among them) and
+   * passes the bytes on: pushed, or handed to the digest (digestInto).
+   */
   #emit(letters: string): void {
     if (this.#consume === null) {
       const bytes = Buffer.from(letters, 'base64');
