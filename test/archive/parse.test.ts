@@ -638,6 +638,42 @@ describe('parseMessage: streaming and the sink', { timeout: 60_000 }, () => {
     }
   });
 
+  it('holds a stream input back by bytes, not only by chunks: 1 MiB chunks stay a few MiB ahead of a slow sink', async () => {
+    const content = pseudoRandom(11, 24 * 1024 * 1024);
+    const message = Buffer.concat([
+      Buffer.from(`${HEAD}Content-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\nContent-Type: application/zip\r\nContent-Disposition: attachment; filename=big.zip\r\nContent-Transfer-Encoding: base64\r\n\r\n`),
+      Buffer.from((content.toString('base64').match(/.{1,76}/g) ?? []).join('\r\n')),
+      Buffer.from('\r\n--z--\r\n'),
+    ]);
+    let produced = 0;
+    let consumed = 0;
+    let lead = 0;
+    const input = Readable.from(
+      (function* () {
+        for (let i = 0; i < message.length; i += 1024 * 1024) {
+          produced += Math.min(1024 * 1024, message.length - i);
+          yield message.subarray(i, i + 1024 * 1024);
+        }
+      })(),
+    );
+    const slow: AttachmentSink = async (stream) => {
+      const hash = createHash('sha256');
+      let size = 0;
+      for await (const chunk of stream) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        hash.update(chunk as Buffer);
+        size += (chunk as Buffer).length;
+        // Decoded bytes are three quarters of the base64 (and line breaks) they came from.
+        consumed = Math.floor((size * 78) / 57);
+        lead = Math.max(lead, produced - consumed);
+      }
+      return { sha256: hash.digest('hex'), size };
+    };
+    const result = await parseMessage(input, slow);
+    assert.equal(result.attachments[0]?.sha256, sha256(content));
+    assert.ok(lead < 12 * 1024 * 1024, `the input ran ${(lead / 1048576).toFixed(1)} MiB ahead of the sink`);
+  });
+
   it('respects backpressure of a slow sink', async () => {
     const sizes: number[] = [];
     const slow: AttachmentSink = async (content) => {
@@ -760,6 +796,17 @@ describe('ChunkQueue', () => {
     const waiting = queue.next();
     queue.end();
     assert.equal(await waiting, null);
+  });
+
+  it('tells what the queued items weigh', async () => {
+    const queue = new ChunkQueue<Buffer>((b) => b.length);
+    queue.push(Buffer.alloc(10));
+    queue.push(Buffer.alloc(5));
+    assert.equal(queue.bytes, 15);
+    await queue.next();
+    assert.equal(queue.bytes, 5);
+    await queue.next();
+    assert.equal(queue.bytes, 0);
   });
 
   it('throws an error only after the items pushed before it', async () => {

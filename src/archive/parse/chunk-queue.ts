@@ -7,18 +7,28 @@
 export class ChunkQueue<T> {
   #items: T[] = [];
   #head = 0;
+  #bytes = 0;
   #ended = false;
   #error: Error | null = null;
   #wake: (() => void) | null = null;
   /** Called whenever an item is taken, so that a paused producer can resume. */
   onTake: () => void = () => undefined;
 
+  /** `weigh` tells the bytes an item holds, for a producer that bounds them (see `bytes`). */
+  constructor(private readonly weigh: (item: T) => number = () => 0) {}
+
   get length(): number {
     return this.#items.length - this.#head;
   }
 
+  /** What the queued items weigh together. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   push(item: T): void {
     this.#items.push(item);
+    this.#bytes += this.weigh(item);
     this.#notify();
   }
 
@@ -44,6 +54,7 @@ export class ChunkQueue<T> {
     }
     const item = this.#items[this.#head] as T;
     this.#head++;
+    this.#bytes -= this.weigh(item);
     if (this.#head === this.#items.length) {
       this.#items = [];
       this.#head = 0;

@@ -94,8 +94,17 @@ function writable(stream: Transform): Promise<void> {
   });
 }
 
-/** Queued chunks above which a stream input is paused until the parts catch up. */
+/**
+ * Queued chunks, and bytes, above which a stream input is paused until the parts catch up. The
+ * bytes bound what a part slower than its input holds up whatever the input's chunk size (the
+ * parse worker reads spooled files in 1 MiB chunks).
+ */
 const QUEUE_HIGH = 64;
+const QUEUE_HIGH_BYTES = 4 * 1024 * 1024;
+
+function queueFull(queue: ChunkQueue<SplitChunk>): boolean {
+  return queue.length >= QUEUE_HIGH || queue.bytes >= QUEUE_HIGH_BYTES;
+}
 
 /**
  * Feeds the raw message to the splitter, holding a stream input back while the splitter or
@@ -115,11 +124,11 @@ function feed(input: Buffer | Readable, splitter: Transform, queue: ChunkQueue<S
   }
   let splitterFull = false;
   const resume = (): void => {
-    if (!splitterFull && queue.length < QUEUE_HIGH) input.resume();
+    if (!splitterFull && !queueFull(queue)) input.resume();
   };
   const onData = (chunk: Buffer): void => {
     if (!splitter.write(chunk)) splitterFull = true;
-    if (splitterFull || queue.length >= QUEUE_HIGH) input.pause();
+    if (splitterFull || queueFull(queue)) input.pause();
   };
   const onDrain = (): void => {
     splitterFull = false;
@@ -152,7 +161,7 @@ function feed(input: Buffer | Readable, splitter: Transform, queue: ChunkQueue<S
  */
 export async function splitMessage<Leaf>(input: Buffer | Readable, visitor: SplitVisitor<Leaf>): Promise<SplitOutcome> {
   const splitter = createSplitter();
-  const queue = new ChunkQueue<SplitChunk>();
+  const queue = new ChunkQueue<SplitChunk>((chunk) => (chunk.type === 'node' ? 0 : chunk.value.length));
   const halt = new Halt((err) => {
     queue.fail(err);
     splitter.destroy(err);
