@@ -20,9 +20,9 @@ let scratch = Buffer.allocUnsafeSlow(64 * 1024);
 
 function rawOf(req: WorkerRequest): Buffer | Readable {
   // Streamed from disk, so a large message is never whole in this thread's memory either. In
-  // 1 MiB chunks: Node makes a string of 1 MiB or more outside V8's heap, so the base64 scan's
-  // text of each chunk (base64.ts) no longer fills the young generation (docs/benchmarks.md,
-  // "Sixth round").
+  // 1 MiB chunks: Node makes a latin1 string of 1,031,913 bytes or more outside V8's heap, so
+  // the base64 scan's text of each chunk (base64.ts) no longer fills the young generation
+  // (docs/benchmarks.md, "Sixth round").
   if ('file' in req) return createReadStream(req.file, { highWaterMark: 1024 * 1024 });
   if ('raw' in req) return Buffer.from(req.raw.buffer, req.raw.byteOffset, req.raw.byteLength);
   if (scratch.length < req.length) scratch = Buffer.allocUnsafeSlow(Math.max(req.length, scratch.length * 2));

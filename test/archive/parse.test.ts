@@ -419,6 +419,21 @@ function pseudoRandom(seed: number, length: number): Buffer {
   return out;
 }
 
+/** A sink that waits `ms` before each chunk and tells `seen` how many bytes it has taken. */
+function slowSink(ms: number, seen: (size: number) => void = () => undefined): AttachmentSink {
+  return async (content) => {
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of content) {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      seen(size);
+    }
+    return { sha256: hash.digest('hex'), size };
+  };
+}
+
 const HEAD = 'From: a@example.com\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\nSubject: hostile\r\n';
 
 describe('parseMessage: hostile input', { timeout: 120_000 }, () => {
@@ -542,17 +557,7 @@ describe('parseMessage: hostile input', { timeout: 120_000 }, () => {
     });
     assertSinkConsistent(fast.result, fast.stored);
     // The splitter runs ahead of a slow sink; what it had split when it hit the limit still counts.
-    const slow: AttachmentSink = async (content) => {
-      const hash = createHash('sha256');
-      let size = 0;
-      for await (const chunk of content) {
-        await new Promise((resolve) => setTimeout(resolve, 1));
-        hash.update(chunk as Buffer);
-        size += (chunk as Buffer).length;
-      }
-      return { sha256: hash.digest('hex'), size };
-    };
-    assert.deepEqual(await parseMessage(data, slow), fast.result);
+    assert.deepEqual(await parseMessage(data, slowSink(1)), fast.result);
   });
 
   it('keeps the parts before a part whose header is too large', async () => {
@@ -656,19 +661,11 @@ describe('parseMessage: streaming and the sink', { timeout: 60_000 }, () => {
         }
       })(),
     );
-    const slow: AttachmentSink = async (stream) => {
-      const hash = createHash('sha256');
-      let size = 0;
-      for await (const chunk of stream) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        hash.update(chunk as Buffer);
-        size += (chunk as Buffer).length;
-        // Decoded bytes are three quarters of the base64 (and line breaks) they came from.
-        consumed = Math.floor((size * 78) / 57);
-        lead = Math.max(lead, produced - consumed);
-      }
-      return { sha256: hash.digest('hex'), size };
-    };
+    const slow = slowSink(10, (size) => {
+      // Decoded bytes are three quarters of the base64 (and line breaks) they came from.
+      consumed = Math.floor((size * 78) / 57);
+      lead = Math.max(lead, produced - consumed);
+    });
     const result = await parseMessage(input, slow);
     assert.equal(result.attachments[0]?.sha256, sha256(content));
     assert.ok(lead < 12 * 1024 * 1024, `the input ran ${(lead / 1048576).toFixed(1)} MiB ahead of the sink`);
@@ -676,16 +673,10 @@ describe('parseMessage: streaming and the sink', { timeout: 60_000 }, () => {
 
   it('respects backpressure of a slow sink', async () => {
     const sizes: number[] = [];
-    const slow: AttachmentSink = async (content) => {
-      const hash = createHash('sha256');
-      let size = 0;
-      for await (const chunk of content) {
-        await new Promise((resolve) => setTimeout(resolve, 1));
-        hash.update(chunk as Buffer);
-        size += (chunk as Buffer).length;
-      }
-      sizes.push(size);
-      return { sha256: hash.digest('hex'), size };
+    const slow: AttachmentSink = async (content, partPath) => {
+      const stored = await slowSink(1)(content, partPath);
+      sizes.push(stored.size);
+      return stored;
     };
     const result = await parseMessage(bigMessage, slow);
     assert.equal(result.attachments[0]?.sha256, sha256(bigContent));
