@@ -51,7 +51,19 @@ export class BatchInFlight {
     // Its failure is thrown by hand() or settle(); until then it must not count as unhandled.
     running.catch(() => undefined);
     this.#running.push(running);
-    while (this.#running.length > this.depth) await this.#running.shift();
+    while (this.#running.length > this.depth) {
+      try {
+        await this.#running.shift();
+      } catch (err) {
+        // The batches after the failed one fail with its very error once they are given up:
+        // wait for that, so that none runs when this throws and drain() does not report the
+        // same failure again as another one.
+        const after = this.#running;
+        this.#running = [];
+        await Promise.allSettled(after);
+        throw err;
+      }
+    }
   }
 
   /** Waits for the batches in flight, if any; throws the first failure. */
