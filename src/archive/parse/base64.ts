@@ -26,11 +26,97 @@ export interface PlainBase64 {
 }
 
 export function scanPlainBase64(text: string): PlainBase64 | null {
+  return provePlainBase64(text) ?? scanPlainBase64ByRegex(text);
+}
+
+/** The exact scan: one regular expression over the text (~2 GB/s), then the padding's. */
+export function scanPlainBase64ByRegex(text: string): PlainBase64 | null {
   const odd = text.search(NOT_PLAIN);
   if (odd === -1) return { letters: text.length - countLineBreaks(text), end: text.length, padding: 0 };
   const rest = text.slice(odd);
   if (!FINAL_PADDING.test(rest)) return null;
   return { letters: odd - countLineBreaks(text, odd), end: odd, padding: rest.length - countLineBreaks(rest) };
+}
+
+/** Where provePlainBase64 lets Node decode, reused (parsing is single-threaded per isolate). */
+let proofScratch = Buffer.alloc(0);
+
+/**
+ * scanPlainBase64 without the regular expression, for the chunks mailers write (lines of one
+ * length): null when it cannot prove the chunk plain, and then the regex decides. The proof
+ * is Node's own decoder, which skips every character that is not a base64 letter (all 256 are
+ * tried in test/archive/base64.test.ts) and stops at '=': if the chunk's characters other than the line
+ * breaks counted here decode to exactly the bytes that many letters hold, none was skipped.
+ * Only '-' and '_' (base64url, RFC 4648 §5) decode as letters, so they are looked for apart.
+ * Counting letters L, a skipped character costs a byte unless L % 4 is 1 (the lone last letter
+ * decodes to nothing either way), so then the last letter is left out of the decode and checked
+ * on its own. Native search and decoding: ~10× faster than the regex on a 1 MiB chunk.
+ */
+export function provePlainBase64(text: string): PlainBase64 | null {
+  const pad = text.indexOf('=');
+  const end = pad === -1 ? text.length : pad;
+  let padding = 0;
+  if (pad !== -1) {
+    const rest = text.slice(pad);
+    if (!FINAL_PADDING.test(rest)) return null;
+    padding = rest.length - countLineBreaks(rest);
+  }
+  const dash = text.indexOf('-');
+  const underscore = text.indexOf('_');
+  if ((dash !== -1 && dash < end) || (underscore !== -1 && underscore < end)) return null;
+  const letters = end - lineBreaksAtLineEnds(text, end);
+  let decoded = end;
+  let checked = letters;
+  if (letters % 4 === 1) {
+    do decoded--;
+    while (isLineBreak(text.charCodeAt(decoded)));
+    if (!isLetter(text.charCodeAt(decoded))) return null;
+    checked--;
+  }
+  const expected = Math.floor((checked * 3) / 4);
+  if (proofScratch.length < expected) proofScratch = Buffer.allocUnsafeSlow(Math.max(expected, 64 * 1024));
+  const written = proofScratch.write(decoded === text.length ? text : text.slice(0, decoded), 0, 'base64');
+  return written === expected ? { letters, end, padding } : null;
+}
+
+/**
+ * The CR and LF characters before `end` that sit where lines of the chunk's first line length
+ * end, plus those ending the chunk: the count of all its line breaks for text as mailers write
+ * it. A break anywhere else is left uncounted (provePlainBase64 then sees a skipped character).
+ */
+function lineBreaksAtLineEnds(text: string, end: number): number {
+  const first = text.indexOf('\n');
+  if (first === -1 || first >= end) return trailingLineBreaks(text, end, -1);
+  const second = text.indexOf('\n', first + 1);
+  const period = second === -1 || second >= end ? end : second - first;
+  const crlf = first > 0 ? text.charCodeAt(first - 1) === 0x0d : second !== -1 && text.charCodeAt(second - 1) === 0x0d;
+  let count = 0;
+  let last = -1;
+  for (let at = first; at < end; at += period) {
+    if (text.charCodeAt(at) !== 0x0a) break;
+    if (crlf && at > 0) {
+      if (text.charCodeAt(at - 1) !== 0x0d) break;
+      count++;
+    }
+    count++;
+    last = at;
+  }
+  return count + trailingLineBreaks(text, end, last);
+}
+
+/** Line breaks right before `end`, after position `after` (a chunk may end inside a CRLF). */
+function trailingLineBreaks(text: string, end: number, after: number): number {
+  let n = 0;
+  for (let i = end - 1; i > after && isLineBreak(text.charCodeAt(i)); i--) n++;
+  return n;
+}
+
+function isLineBreak(c: number): boolean {
+  return c === 0x0a || c === 0x0d;
+}
+
+function isLetter(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2f;
 }
 
 /** A body chunk as text (latin1: one character per byte) and what scanPlainBase64 found in it. */
