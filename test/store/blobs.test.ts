@@ -201,6 +201,41 @@ describe('FsBlobStore', () => {
     assert.equal((await store.verify(ref.sha256)).ok, false);
   });
 
+  test('storing a blob again whose pack was lost or cut short packs it again, and the index follows', async () => {
+    const first = Buffer.from('in a pack that a restore left out');
+    const ref = await store.put(first);
+    const lostAt = store.locate(ref.sha256)!;
+    // A restore that left the pack out: the store starts over without it.
+    await store.close();
+    await rename(lostAt.file, `${lostAt.file}.away`);
+    store = new FsBlobStore(root);
+    assert.equal(await store.has(ref.sha256), false, 'has() does not trust the index alone');
+    assert.deepEqual(await store.put(first), ref);
+    const again = store.locate(ref.sha256)!;
+    assert.notEqual(again.file, lostAt.file, 'a new pack (the old one is gone)');
+    assert.deepEqual(await readAll(store.get(ref.sha256)), first);
+    assert.deepEqual(await store.verify(ref.sha256), { ok: true, actual: ref.sha256, size: first.length });
+
+    const second = Buffer.from('in a pack cut short');
+    const ref2 = await store.put(second);
+    const cutAt = store.locate(ref2.sha256)!;
+    await store.close();
+    await truncate(cutAt.file, cutAt.start + cutAt.size - 1);
+    store = new FsBlobStore(root);
+    assert.equal(await store.has(ref2.sha256), false);
+    await store.put(second);
+    const moved = store.locate(ref2.sha256)!;
+    assert.ok(moved.file !== cutAt.file || moved.start >= cutAt.start + cutAt.size - 1, 'packed again, not into the cut');
+    assert.deepEqual(await readAll(store.get(ref2.sha256)), second);
+    assert.equal((await store.reindex()).repointed, 0, 'the index points at the new copy already');
+
+    // An intact pack is not written to again.
+    const before = await filesUnder(root);
+    const sizes = await Promise.all(before.filter((f) => f.endsWith('.pack')).map(async (f) => (await readFile(join(root, f))).length));
+    await store.put(second);
+    assert.deepEqual(await Promise.all(before.filter((f) => f.endsWith('.pack')).map(async (f) => (await readFile(join(root, f))).length)), sizes);
+  });
+
   test('reindex rebuilds a lost index from the packs, reports damaged and incomplete records, and adds nothing twice', async () => {
     const small = new FsBlobStore(root, { packFileLimit: 20_000 });
     const contents = Array.from({ length: 30 }, (_, i) => randomBytes(500 + i * 97));

@@ -70,13 +70,20 @@ export class FsBlobStore implements BlobStore {
     return null;
   }
 
-  isPacked(sha256: string): boolean {
-    return this.#index.find(sha256) !== null;
+  /** Where the index puts the blob in a pack (whether the pack still holds it or not). */
+  packedAt(sha256: string): BlobLocation | null {
+    const packed = this.#index.find(sha256);
+    return packed ? { file: path.join(this.#packDir, packed.pack), start: packed.pos, size: packed.size, packed: true } : null;
   }
 
   /** Indexed blobs of this batch, once their pack records are durable. */
   recordPacked(entries: ReadonlyArray<{ sha256: string; pack: string; pos: number; size: number }>): void {
     this.#index.add(entries);
+  }
+
+  /** Blobs packed again because the pack the index named was lost or cut short: the rows follow. */
+  repointPacked(moves: ReadonlyArray<{ sha256: string; from: BlobLocation; to: { pack: string; pos: number; size: number } }>): void {
+    this.#index.repoint(moves.map((m) => ({ sha256: m.sha256, from: { pack: path.basename(m.from.file), pos: m.from.start, size: m.from.size }, to: m.to })));
   }
 
   batch(): BlobBatch {
@@ -105,7 +112,8 @@ export class FsBlobStore implements BlobStore {
   }
 
   async has(sha256: string): Promise<boolean> {
-    return this.locate(sha256) !== null;
+    const at = this.locate(sha256);
+    return at !== null && (!at.packed || packHolds(at));
   }
 
   async verify(sha256: string): Promise<{ ok: boolean; actual: string | null; size: number }> {
@@ -136,9 +144,14 @@ export class FsBlobStore implements BlobStore {
   }
 }
 
-function packHolds(at: BlobLocation): boolean {
-  const stat = statSync(at.file, { throwIfNoEntry: false });
-  return stat !== undefined && stat.size >= at.start + at.size;
+/** Whether the pack file is there and long enough for the record; `sizes` caches its length. */
+function packHolds(at: BlobLocation, sizes?: Map<string, number>): boolean {
+  let size = sizes?.get(at.file);
+  if (size === undefined) {
+    size = statSync(at.file, { throwIfNoEntry: false })?.size ?? -1;
+    sizes?.set(at.file, size);
+  }
+  return size >= at.start + at.size;
 }
 
 function rangeStream(at: BlobLocation): Readable {
@@ -296,20 +309,35 @@ class FsBlobBatch implements BlobBatch {
   async commit(): Promise<void> {
     const items = [...this.#pending.values()];
     const files = items.filter((p) => p.kind === 'file');
-    // What a pack holds already (another batch, an earlier run) is not packed twice. (A small
-    // blob an earlier version wrote as a file of its own would be packed again: harmless, rare.)
-    const packed = items.filter((p) => p.kind === 'packed').filter((p) => !this.#store.isPacked(p.sha256));
+    // What a pack holds already (another batch, an earlier run) is not packed twice, unless
+    // that pack is gone or cut short (a restore without it): then the bytes at hand are packed
+    // again and the index row follows them, so archiving the message again mends the archive.
+    // (A small blob an earlier version wrote as a file of its own would be packed again:
+    // harmless, rare.)
+    const packed: PackedBlob[] = [];
+    const lost = new Map<string, BlobLocation>();
+    const packSizes = new Map<string, number>();
+    for (const p of items) {
+      if (p.kind !== 'packed') continue;
+      const at = this.#store.packedAt(p.sha256);
+      if (at !== null && packHolds(at, packSizes)) continue;
+      if (at !== null) lost.set(p.sha256, at);
+      packed.push(p);
+    }
     // Both settle before commit() does, so that an abort() after a failure finds no rename in flight.
-    const outcomes = await Promise.allSettled([this.#pack(packed), this.#moveFiles(files)]);
+    const outcomes = await Promise.allSettled([this.#pack(packed, lost), this.#moveFiles(files)]);
     for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
     this.#pending.clear();
     await this.#removeStrays();
   }
 
-  async #pack(blobs: PackedBlob[]): Promise<void> {
+  async #pack(blobs: PackedBlob[], lost: ReadonlyMap<string, BlobLocation>): Promise<void> {
     if (blobs.length === 0) return;
     const at = await this.#store.packs.append(blobs);
-    this.#store.recordPacked(blobs.map((b, i) => ({ sha256: b.sha256, size: b.size, ...at[i]! })));
+    const written = blobs.map((b, i) => ({ sha256: b.sha256, size: b.size, ...at[i]! }));
+    this.#store.recordPacked(written.filter((w) => !lost.has(w.sha256)));
+    const moves = written.filter((w) => lost.has(w.sha256)).map((w) => ({ sha256: w.sha256, from: lost.get(w.sha256)!, to: w }));
+    if (moves.length > 0) this.#store.repointPacked(moves);
   }
 
   async #moveFiles(files: Array<Extract<Pending, { kind: 'file' }>>): Promise<void> {
