@@ -48,6 +48,12 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/** Up to `length` bytes at `position` (fewer at the end of the file). */
+export function readAt(fd: number, length: number, position: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  return new Promise((resolve, reject) => fs.read(fd, buf, 0, length, position, (err, n) => (err ? reject(err) : resolve(buf.subarray(0, n)))));
+}
+
 /** Writes all of `buffers` at `position`, going on after short writes; returns the byte count. */
 export async function writeAll(fd: number, buffers: Buffer[], position: number): Promise<number> {
   let written = 0;

@@ -13,10 +13,9 @@
  * record is reported with where its blob's index row points when that copy checks out.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { closeFd, openFd, syncFd } from './fd.ts';
+import { closeFd, openFd, readAt, syncFd } from './fd.ts';
 import type { PackIndex, PackedLocation } from './pack-index.ts';
 import { PACK_FILE_HEADER, RECORD_HEADER_SIZE, RECORD_MAGIC } from './pack-writer.ts';
 
@@ -53,13 +52,6 @@ export interface ReindexResult {
 }
 
 const READ_SIZE = 1024 * 1024;
-
-function readAt(fd: number, length: number, position: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
-  return new Promise((resolve, reject) =>
-    fs.read(fd, buf, 0, length, position, (err, n) => (err ? reject(err) : resolve(buf.subarray(0, n)))),
-  );
-}
 
 async function hashRange(fd: number, start: number, size: number): Promise<string> {
   const hash = createHash('sha256');
@@ -163,7 +155,7 @@ export interface ReindexProgress {
 export async function reindexPacks(dir: string, index: PackIndex, onProgress?: (p: ReindexProgress) => void): Promise<ReindexResult> {
   const names = (await readdir(dir)).filter((n) => n.endsWith('.pack')).sort();
   // Sizes as they are now: a pack a live writer appends to is read up to here.
-  const sizes = await Promise.all(names.map(async (n) => (await fs.promises.stat(path.join(dir, n))).size));
+  const sizes = await Promise.all(names.map(async (n) => (await stat(path.join(dir, n))).size));
   const totalBytes = sizes.reduce((a, b) => a + b, 0);
   const result: ReindexResult = { packs: names.length, records: 0, added: 0, repointed: 0, bytes: 0, problems: [] };
   let bytes = 0;
