@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { IngestItem } from '../../src/archive/index.ts';
 import type { Rule } from '../../src/connect/index.ts';
+import { BATCH_COUNT } from '../../src/connect/sync/engine.ts';
 import type { MailboxAction, MessageRef } from '../../src/gateways/index.ts';
 import { ImapSource } from '../../src/gateways/imap/source.ts';
 import { startDovecot, type DovecotPeer } from '../support/peers/dovecot.ts';
@@ -32,8 +33,8 @@ import {
   type TestApp,
 } from './helpers.ts';
 
-/** More than three of the engine's batches (50 messages each). */
-const TOTAL = 180;
+/** Three of the engine's batches and 30 more messages. */
+const TOTAL = 3 * BATCH_COUNT + 30;
 const HOLD_MS = 30_000;
 
 /** What the engine did, seen through wrappers around the archive and the IMAP source. */
@@ -147,7 +148,7 @@ describe('Connect to Mail: archiving a batch while fetching the next', { timeout
     assert.deepEqual({ fetched: again.fetched, archived: again.archived, failed: again.failed }, { fetched: 0, archived: 0, failed: 0 });
   }
 
-  test('180 messages with move:Archived: the next batch is fetched while one is archived; each message archived once, moved after its commit, batches in order', async () => {
+  test(`${TOTAL} messages with move:Archived: the next batch is fetched while one is archived; each message archived once, moved after its commit, batches in order`, async () => {
     const folder = 'Pipe';
     const raws = await seed(folder);
     await withObserver(peer, async (c) => {
@@ -158,7 +159,7 @@ describe('Connect to Mail: archiving a batch while fetching the next', { timeout
     // The second batch is not archived until the engine has fetched a message of the third,
     // which a sync that archives each batch before fetching the next never does.
     w.beforeIngest = async (n) => {
-      if (n === 2) await eventually(() => w.fetches > 100, HOLD_MS, 'a message of the third batch to be fetched while the second is being archived', 10);
+      if (n === 2) await eventually(() => w.fetches > 2 * BATCH_COUNT, HOLD_MS, 'a message of the third batch to be fetched while the second is being archived', 10);
     };
 
     const summary = await t.app.connect.sync(t.orgId, rule.name);
@@ -167,7 +168,7 @@ describe('Connect to Mail: archiving a batch while fetching the next', { timeout
       { fetched: summary.fetched, archived: summary.archived, duplicates: summary.duplicates, failed: summary.failed, skipped: summary.skipped },
       { fetched: TOTAL, archived: TOTAL, duplicates: 0, failed: 0, skipped: 0 },
     );
-    assert.equal(w.ingests, 4, 'batches of 50, 50, 50 and 30');
+    assert.equal(w.ingests, 4, `batches of ${BATCH_COUNT}, ${BATCH_COUNT}, ${BATCH_COUNT} and 30`);
     assert.equal(w.prefetched.length, 4);
     // One batch at a time: each batch's mailbox action is done before the next batch is ingested.
     assert.deepEqual(w.events, ['ingest', 'applied', 'ingest', 'applied', 'ingest', 'applied', 'ingest', 'applied']);
@@ -221,7 +222,7 @@ describe('Connect to Mail: archiving a batch while fetching the next', { timeout
     // archived; batch 2 goes on only once that fetch has failed (the pass is failing).
     w.beforeIngest = async (n) => {
       if (n !== 2) return;
-      await eventually(() => w.fetches > 100, HOLD_MS, 'a message of the third batch to be asked for', 10);
+      await eventually(() => w.fetches > 2 * BATCH_COUNT, HOLD_MS, 'a message of the third batch to be asked for', 10);
       await eventually(() => w.fetchFailures > 0, HOLD_MS, 'that fetch to fail', 10);
     };
     const fetchRaw = ImapSource.prototype.fetchRaw;
