@@ -50,8 +50,8 @@ let proofScratch = Buffer.alloc(0);
  * skipped. Only '-' and '_' (base64url, RFC 4648 §5) decode as letters, so they are looked for
  * apart. Counting letters L, a skipped character costs a byte unless L % 4 is 1 (the lone last
  * letter decodes to nothing either way), so then the last letter is left out of the decode and
- * checked on its own. Native searches and decoding: 8× faster than the regex on a 1 MiB chunk
- * (docs/benchmarks.md, "Seventh round").
+ * checked on its own. Native searches and decoding: 6-7× faster than the regex on a 1 MiB
+ * chunk (`npm run bench:parse`; docs/benchmarks.md, "Seventh round").
  */
 export function provePlainBase64(text: string): PlainBase64 | null {
   const pad = text.indexOf('=');
